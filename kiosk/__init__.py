@@ -1,0 +1,8 @@
+"""One-stop kiosk firmware."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("kiosk")
+except PackageNotFoundError:  # running from a source tree without installation
+    __version__ = "0.0.0+src"

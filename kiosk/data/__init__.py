@@ -1,0 +1,1 @@
+"""Package data: message catalogue, procedure catalogue, sample pages, fonts, models."""

@@ -1,0 +1,1 @@
+"""Dossier package: PDF/A per paper, archive metadata, PAdES seal, countersignature, signed manifest."""

@@ -1,0 +1,1 @@
+"""Durable outbox (SQLite WAL, encrypted at rest) and MQTT transport."""

@@ -1,0 +1,1 @@
+"""Reference back-end receiver: verifies, stores exactly once, sends receipts."""

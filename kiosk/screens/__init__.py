@@ -1,0 +1,1 @@
+"""Kivy screens, thin, bound to the citizen-session state machine."""
