@@ -1,6 +1,7 @@
 """The ``kiosk`` command. Each feature module registers its own subcommands.
 
-A command module exposes ``register(sub, parent)``: it adds parsers with ``sub.add_parser(name,
+Command modules are found by name (``kiosk/cli_*.py``, ``kiosk/<pkg>/cli.py``, ``kiosk/<pkg>/cli_*.py``).
+Each exposes ``register(sub, parent)``: it adds parsers with ``sub.add_parser(name,
 parents=[parent], ...)`` and sets ``func=handler`` where ``handler(args) -> int``. ``parent`` gives
 every command ``--config``; commands that touch state add ``--data-dir`` with ``add_data_dir_arg`` and
 those that talk MQTT add ``--broker`` with ``add_broker_arg``. Handlers get the validated config with
@@ -16,6 +17,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from kiosk import __version__
 from kiosk import logging as klog
@@ -24,10 +26,31 @@ from kiosk.errors import ConfigError, KioskError
 
 log = logging.getLogger("kiosk.cli")
 
-# Modules that register subcommands, in the order they appear in --help.
-COMMAND_MODULES = [
-    "kiosk.config_cli",
-]
+_GROUPS: dict[str, Any] = {}
+
+
+def command_modules() -> list[str]:
+    """Every module named ``cli_*.py`` in the kiosk package or ``cli.py``/``cli_*.py`` in a subpackage."""
+    import pkgutil
+
+    import kiosk
+
+    names: list[str] = []
+    for info in pkgutil.walk_packages(kiosk.__path__, "kiosk."):
+        last = info.name.rsplit(".", 1)[-1]
+        if info.name == "kiosk.cli":
+            continue
+        if last.startswith("cli_") or (last == "cli" and info.name.count(".") >= 2):
+            names.append(info.name)
+    return sorted(names)
+
+
+def command_group(sub: Any, name: str, parent: argparse.ArgumentParser, help: str) -> Any:
+    """The sub-command group ``kiosk NAME ...`` shared by several modules (``id``, ``bench``, ...)."""
+    if name not in _GROUPS:
+        p = sub.add_parser(name, parents=[parent], help=help)
+        _GROUPS[name] = p.add_subparsers(dest=f"{name}_command", metavar="ACTION", required=True)
+    return _GROUPS[name]
 
 
 def add_data_dir_arg(p: argparse.ArgumentParser) -> None:
@@ -59,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kiosk", description="One-stop kiosk firmware", parents=[parent])
     parser.add_argument("--version", action="version", version=f"kiosk {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    _GROUPS.clear()
+    for name in command_modules():
         importlib.import_module(name).register(sub, parent)
     return parser
 

@@ -250,7 +250,9 @@ def docs_markdown() -> str:
         lines += [f"## [{sec.name}]", "", "| key | type | default | meaning |", "|---|---|---|---|"]
         for f in fields(cls):
             tp = _section_types(cls)[f.name]
-            default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+            default: Any = f.default
+            if default is MISSING and f.default_factory is not MISSING:
+                default = f.default_factory()
             lines.append(f"| `{f.name}` | {_type_name(tp)} | `{default!r}` | {f.metadata.get('doc', '')} |")
         lines.append("")
     return "\n".join(lines)
