@@ -251,8 +251,8 @@ def docs_markdown() -> str:
         for f in fields(cls):
             tp = _section_types(cls)[f.name]
             default: Any = f.default
-            if default is MISSING and f.default_factory is not MISSING:
-                default = f.default_factory()
+            if default is MISSING:
+                default = f.default_factory()  # type: ignore[misc]
             lines.append(f"| `{f.name}` | {_type_name(tp)} | `{default!r}` | {f.metadata.get('doc', '')} |")
         lines.append("")
     return "\n".join(lines)
