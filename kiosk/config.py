@@ -252,7 +252,7 @@ def docs_markdown() -> str:
             tp = _section_types(cls)[f.name]
             default: Any = f.default
             if default is MISSING:
-                default = f.default_factory()  # type: ignore[misc,operator]
+                default = typing.cast(typing.Callable[[], Any], f.default_factory)()
             lines.append(f"| `{f.name}` | {_type_name(tp)} | `{default!r}` | {f.metadata.get('doc', '')} |")
         lines.append("")
     return "\n".join(lines)
