@@ -138,3 +138,28 @@ def load_pem(cert_path: Path, key_path: Path) -> Issued:
     if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
         raise ValueError(f"unsupported key type in {key_path}")
     return Issued(key=key, cert=x509.load_pem_x509_certificate(cert_path.read_bytes()))
+
+
+def ensure_ca(pki_dir: Path, cn: str = "One-stop kiosk demo CA") -> Issued:
+    """The demo/test CA in ``pki_dir`` (ca.pem, ca.key), created on first use and reused after."""
+    cert_path, key_path = pki_dir / "ca.pem", pki_dir / "ca.key"
+    if cert_path.exists() and key_path.exists():
+        return load_pem(cert_path, key_path)
+    ca = issue(cn, "ca", days=3650)
+    ca.write(cert_path, key_path)
+    return ca
+
+
+def ensure_leaf(pki_dir: Path, name: str, cn: str, usage: Usage, ca: Issued, *,
+                key_kind: Literal["ec", "rsa"] = "ec", dns: list[str] | None = None,
+                ips: list[str] | None = None) -> Issued:
+    """A leaf certificate ``<name>.pem`` / ``<name>.key`` in ``pki_dir`` issued by ``ca``, created on
+    first use and reused after (re-issued if it was not issued by this CA)."""
+    cert_path, key_path = pki_dir / f"{name}.pem", pki_dir / f"{name}.key"
+    if cert_path.exists() and key_path.exists():
+        leaf = load_pem(cert_path, key_path)
+        if leaf.cert.issuer == ca.cert.subject:
+            return leaf
+    leaf = issue(cn, usage, ca, key_kind=key_kind, dns=dns, ips=ips)
+    leaf.write(cert_path, key_path)
+    return leaf
