@@ -8,7 +8,6 @@ from typing import Any
 
 from kiosk import jsonio
 from kiosk.cli import add_data_dir_arg, config_from_args
-from kiosk.config import docs_markdown
 
 
 def register(sub: Any, parent: argparse.ArgumentParser) -> None:
@@ -17,15 +16,8 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     c = csub.add_parser("check", parents=[parent], help="validate the config and print it as JSON")
     add_data_dir_arg(c)
     c.set_defaults(func=_check)
-    d = csub.add_parser("docs", parents=[parent], help="print the configuration reference (Markdown)")
-    d.set_defaults(func=_docs)
 
 
 def _check(args: argparse.Namespace) -> int:
     jsonio.emit(asdict(config_from_args(args)))
-    return 0
-
-
-def _docs(args: argparse.Namespace) -> int:
-    print(docs_markdown())
     return 0
