@@ -29,7 +29,8 @@ def _walk(parser: argparse.ArgumentParser, path: list[str], out: list[str]) -> N
         out.append("```\n" + " ".join(usage.split()) + "\n```\n")
         rows = []
         for a in parser._actions:
-            if isinstance(a, argparse._SubParsersAction | argparse._HelpAction) or a.help == argparse.SUPPRESS:
+            skip = argparse._SubParsersAction | argparse._HelpAction
+            if isinstance(a, skip) or a.help == argparse.SUPPRESS:
                 continue
             if a.dest in ("config", "log_level"):
                 continue
@@ -69,5 +70,6 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     group = command_group(sub, "docs", parent, "print generated reference documentation")
     p = group.add_parser("cli", parents=[parent], help="print the command-line reference (docs/cli.md)")
     p.set_defaults(func=lambda args: print(markdown(), end="") or 0)
-    c = group.add_parser("config", parents=[parent], help="print the configuration reference (docs/config.md)")
+    c = group.add_parser("config", parents=[parent],
+                         help="print the configuration reference (docs/config.md)")
     c.set_defaults(func=lambda args: print(docs_markdown()) or 0)
