@@ -418,7 +418,7 @@ class CitizenSession:
         corrections = corrections or {}
         for cid in corrections:
             self._paper(cid)
-        self.confirmed = {cid: {**fields, **corrections.get(cid, {})} for cid, fields in self.extracted.items()}
+        self.confirmed = {cid: dict(fields) for cid, fields in self.extracted.items()}
         for cid, fields in corrections.items():
             self.confirmed.setdefault(cid, {}).update(fields)
         self._go(State.CONSENT, "confirm_data")
