@@ -77,8 +77,12 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 def build_parser() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("--config", help="configuration file (default: /etc/kiosk/kiosk.toml if present)")
-    parent.add_argument("--log-level", default="warning", help="debug, info, warning or error")
+    # SUPPRESS: a subcommand's copy of these options must not reset a value given before the subcommand.
+    parent.add_argument("--config", default=argparse.SUPPRESS,
+                        help="configuration file (default: /etc/kiosk/kiosk.toml if present)")
+    parent.add_argument("--log-level", default=argparse.SUPPRESS,
+                        choices=["debug", "info", "warning", "error"],
+                        help="log level of the JSON logs on stderr (default: warning)")
     parser = argparse.ArgumentParser(prog="kiosk", description="One-stop kiosk firmware", parents=[parent])
     parser.add_argument("--version", action="version", version=f"kiosk {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -91,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    klog.setup(args.log_level)
+    klog.setup(getattr(args, "log_level", "warning"))
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr)
@@ -103,13 +107,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KioskError as exc:
         print(f"kiosk: {exc.message('en')}", file=sys.stderr)
-        log.error("command failed", extra={"command": args.command, "error": exc.log_text()})
+        log.error("command failed",
+                  extra={"command": getattr(args, "command", None), "error": exc.log_text()})
         return 1
     except KeyboardInterrupt:
         return 130
     except (OSError, ValueError, RuntimeError) as exc:
         print(f"kiosk: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
-        log.exception("command failed", extra={"command": args.command})
+        log.exception("command failed", extra={"command": getattr(args, "command", None)})
         return 1
 
 

@@ -85,6 +85,10 @@ class PaperPlan:
     on_file: bool = False           # already in the citizen's data store (R3): not captured
     fee_vnd: int = 0                # digitisation fee for on-request papers (R4)
     opted_in: bool = True           # on-request papers start opted out until the citizen accepts the fee
+    condition: str | None = None    # required only in some situations (shown on the checklist)
+    included: bool = True           # conditional papers start left out until the citizen includes them
+    paper_format: str = "A4"        # A4, A5 or ID1: for the framing and resolution checks
+    paper_kind: str = "other"       # id_card, application_form, decision_or_certificate, other
 
     @property
     def on_request(self) -> bool:
@@ -92,7 +96,7 @@ class PaperPlan:
 
     @property
     def to_capture(self) -> bool:
-        return not self.on_file and self.opted_in
+        return not self.on_file and self.opted_in and self.included
 
 
 @dataclass(frozen=True)
@@ -221,6 +225,8 @@ class CitizenSession:
         for p in self.papers:
             if p.on_request:
                 p.opted_in = False
+            if p.condition:
+                p.included = False
         self._go(State.CHECKLIST, "choose_procedure")
 
     def back_to_procedures(self) -> None:
@@ -257,6 +263,15 @@ class CitizenSession:
         if not p.on_request:
             raise SessionError("session.not_on_request", component=component_id)
         p.opted_in = accept_fee
+
+    def include(self, component_id: str, included: bool) -> None:
+        """A conditional paper applies (or not) to this citizen's situation."""
+        self._require(State.CHECKLIST)
+        self.touch()
+        p = self._paper(component_id)
+        if not p.condition:
+            raise SessionError("session.not_conditional", component=component_id)
+        p.included = included
 
     def start_capture(self) -> None:
         self._require(State.CHECKLIST)

@@ -359,3 +359,18 @@ def test_sweep_removes_leftover_sessions(tmp_path: Path) -> None:
     assert sweep_stale_sessions(d) == 2
     assert list(d.iterdir()) == []
     assert sweep_stale_sessions(tmp_path / "missing") == 0
+
+
+def test_conditional_papers_start_excluded_and_can_be_included(session: CitizenSession) -> None:
+    session.start()
+    session.identify(CITIZEN)
+    papers = plans()
+    papers.append(PaperPlan("cu_tru", "Giấy tờ chứng minh nơi cư trú", "CT", DigitisationClass.EARLIER_RESULT,
+                            sheets=1, both_sides=False, condition="Khi không khai thác được từ CSDL"))
+    session.choose_procedure("1.001193", "Đăng ký khai sinh", "c", papers)
+    with pytest.raises(SessionError) as err:
+        session.include("to_khai", False)
+    assert err.value.key == "session.not_conditional"
+    session.include("cu_tru", True)
+    session.start_capture()
+    assert session.progress == (0, 4)  # to_khai front+back, birth certificate, residence paper

@@ -1,0 +1,1 @@
+"""Sample photos for the demo's simulated camera."""
