@@ -111,6 +111,7 @@ class Workflow:
         self.outbox = outbox
         self.on_file = on_file
         self.clock = clock
+        self.lang = cfg.terminal.language  # language of the receipt; the UI sets it on a switch
         self.sessions_dir = cfg.data_dir / "sessions"
         self.staging_dir = cfg.data_dir / "staging"
         swept = sweep_stale_sessions(self.sessions_dir) + sweep_stale_sessions(self.staging_dir)
@@ -132,8 +133,8 @@ class Workflow:
     def new_session(self) -> CitizenSession:
         """End whatever session there was (wiping it) and start a new one at the identify step."""
         ok, reason = self.accepting()
-        if not ok:
-            raise KioskError("workflow.not_accepting", reason=reason)
+        if not ok:  # reason is the outbox's message key (quota full, disk low): shown as it is
+            raise KioskError(reason or "workflow.not_accepting")
         self.session.cancel()
         self.session = self._make_session()
         self.session.start()
@@ -350,7 +351,7 @@ class Workflow:
         s = self.session
         if s.procedure_code is None or s.submitter is None:
             raise KioskError("workflow.no_step")
-        lang = self.cfg.terminal.language
+        lang = self.lang
         account = s.applicant.account.identifier
         pages = sum(len(s.captures_for(i)) for i in range(len(s.papers)))
         lines = [
