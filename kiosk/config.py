@@ -67,17 +67,37 @@ class SessionConfig:
 @dataclass(frozen=True)
 class DevicesConfig:
     camera: Literal["simulator", "v4l2", "picamera2"] = _f("simulator", "Camera backend.")
-    camera_source: str = _f("", "Simulator: folder of images or a video file (empty: the sample pages "
-                            "shipped with the package). v4l2: device index or path, e.g. /dev/video0.")
+    camera_source: str = _f("", "Simulator: folder of images or a video file (empty: synthetic sample "
+                            "pages rendered by the package). v4l2: device index or path, e.g. /dev/video0.")
+    camera_preview_width: int = _f(960, "Largest width of the camera preview frames (the still scaled "
+                                   "down, same aspect ratio).")
+    camera_preview_height: int = _f(540, "Largest height of the camera preview frames.")
+    camera_fps: float = _f(10.0, "Preview frame rate (frames per second).")
     id_reader: Literal["simulator", "serial"] = _f("simulator", "ID-card (MRZ) reader backend.")
     id_reader_port: str = _f("/dev/ttyUSB0", "Serial port of the MRZ reader.")
     id_reader_baud: int = _f(9600, "Baud rate of the MRZ reader.")
-    printer: Literal["file", "serial"] = _f("file", "Receipt printer backend: 'file' writes PNG receipts "
-                                            "into the data directory.")
-    printer_port: str = _f("/dev/ttyS0", "Serial port of the ESC/POS receipt printer.")
+    printer: Literal["file", "serial", "usb"] = _f("file", "Receipt printer backend: 'file' writes PNG "
+                                                   "receipts into the data directory; 'serial' and 'usb' "
+                                                   "speak ESC/POS.")
+    printer_port: str = _f("/dev/ttyS0", "ESC/POS printer port: a serial port, /dev/usb/lpN (USB printer "
+                           "class), or usb:VVVV:PPPP (USB vendor and product id, through python-escpos).")
     printer_baud: int = _f(19200, "Baud rate of the receipt printer.")
+    printer_flow_control: Literal["none", "xonxoff", "rtscts", "dsrdtr"] = _f(
+        "xonxoff", "Serial flow control of the receipt printer; set the printer's DIP switches to match.")
+    printer_width_px: int = _f(576, "Printable width in dots: 576 for 80 mm paper, 384 for 58 mm.")
     scanner: Literal["none", "simulator", "sane"] = _f("none", "Flatbed/ADF scanner backend.")
     scanner_device: str = _f("", "SANE device name, e.g. 'test:0' or 'fujitsu:fi-7160:1234'.")
+    scanner_source: str = _f("", "Simulator: folder of page images (empty: synthetic pages).")
+
+    def validate(self) -> None:
+        for name in ("camera_preview_width", "camera_preview_height", "id_reader_baud", "printer_baud"):
+            if getattr(self, name) <= 0:
+                raise ConfigError("config.bad_value", key=f"devices.{name}", detail="must be > 0")
+        if self.camera_fps <= 0:
+            raise ConfigError("config.bad_value", key="devices.camera_fps", detail="must be > 0")
+        if self.printer_width_px < 200 or self.printer_width_px % 8:
+            raise ConfigError("config.bad_value", key="devices.printer_width_px",
+                              detail="a multiple of 8, at least 200")
 
 
 @dataclass(frozen=True)
@@ -93,6 +113,23 @@ class VisionConfig:
     dark_luma: float = _f(0.0, "Mean page luminance below which a frame is 'dark' (0: built-in default).")
     edge_margin_px: int = _f(0, "Corners closer than this to the frame border count as cut off "
                              "(0: built-in default).")
+    autocapture_frames: int = _f(8, "Consecutive ok preview frames with steady corners before the still "
+                                 "is taken automatically.")
+    autocapture_tolerance: float = _f(0.01, "Largest corner movement between two preview frames, as a "
+                                      "fraction of the page's long edge, that still counts as steady.")
+
+    def validate(self) -> None:
+        for name in ("min_dpi", "drawing_min_dpi", "autocapture_frames"):
+            if getattr(self, name) <= 0:
+                raise ConfigError("config.bad_value", key=f"vision.{name}", detail="must be > 0")
+        for name in ("still_width", "still_height", "blur_threshold", "glare_fraction", "dark_luma",
+                     "edge_margin_px"):
+            if getattr(self, name) < 0:
+                raise ConfigError("config.bad_value", key=f"vision.{name}",
+                                  detail="must be >= 0 (0: default)")
+        if not 0 < self.autocapture_tolerance < 1:
+            raise ConfigError("config.bad_value", key="vision.autocapture_tolerance",
+                              detail="a fraction between 0 and 1")
 
 
 @dataclass(frozen=True)
@@ -129,18 +166,34 @@ class MqttConfig:
     message_expiry_s: int = _f(7 * 24 * 3600, "MQTT 5 message expiry interval for submissions.")
     chunk_size: int = _f(256 * 1024, "Bytes per MQTT message when a package is split into chunks.")
     receipt_timeout_s: int = _f(120, "Seconds to wait for an application receipt before resending.")
+    session_expiry_s: int = _f(7 * 24 * 3600, "MQTT 5 session expiry: how long the broker keeps the "
+                               "terminal's session (subscriptions, undelivered receipts) while it is offline.")
+    max_inflight: int = _f(20, "Most unacknowledged QoS 1 publishes at a time (also capped by the broker's "
+                           "Receive Maximum).")
+    reconnect_min_s: float = _f(1.0, "First reconnect delay; doubles per failed attempt, with jitter.")
+    reconnect_max_s: float = _f(60.0, "Longest reconnect delay.")
 
     def validate(self) -> None:
         if not re.fullmatch(r"mqtts?://[^:/\s]+:\d{1,5}", self.broker):
             raise ConfigError("config.bad_value", key="mqtt.broker", detail="expected mqtt[s]://HOST:PORT")
         if not 1024 <= self.chunk_size <= 64 * 1024 * 1024:
             raise ConfigError("config.bad_value", key="mqtt.chunk_size", detail="1 KiB to 64 MiB")
+        if not 1 <= self.max_inflight <= 65535:
+            raise ConfigError("config.bad_value", key="mqtt.max_inflight", detail="1 to 65535")
+        if not 0 < self.reconnect_min_s <= self.reconnect_max_s:
+            raise ConfigError("config.bad_value", key="mqtt.reconnect_min_s",
+                              detail="must be > 0 and <= mqtt.reconnect_max_s")
+        for name in ("keepalive_s", "message_expiry_s", "receipt_timeout_s", "session_expiry_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError("config.bad_value", key=f"mqtt.{name}", detail="must be > 0")
 
 
 @dataclass(frozen=True)
 class OutboxConfig:
     quota_mb: int = _f(2048, "Largest total size of queued packages; above it new sessions are refused.")
     min_free_mb: int = _f(512, "Free disk space below which new sessions are refused.")
+    key_file: str = _f("", "AES-256 key that encrypts queued packages at rest, mode 0600 (empty: "
+                       "data_dir/keys/outbox.key, created on first use).")
 
 
 @dataclass(frozen=True)
