@@ -13,7 +13,7 @@ import pytest
 
 from kiosk import cli, jsonio, messages
 from kiosk import logging as klog
-from kiosk.config import docs_markdown, from_dict, load
+from kiosk.config import from_dict, load
 from kiosk.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +47,8 @@ def test_config_errors_name_the_key(raw: dict[str, object], key: str, needle: st
 
 def test_config_file_and_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     f = tmp_path / "kiosk.toml"
-    f.write_text('[terminal]\nid = "HCM-Q1-007"\n[paths]\ndata_dir = "/srv/k"\n[vision]\nblur_threshold = 3\n')
+    f.write_text('[terminal]\nid = "HCM-Q1-007"\n[paths]\ndata_dir = "/srv/k"\n'
+                 '[vision]\nblur_threshold = 3\n')
     monkeypatch.delenv("KIOSK_DATA_DIR", raising=False)
     cfg = load(f)
     assert cfg.terminal.id == "HCM-Q1-007" and cfg.data_dir == Path("/srv/k")
@@ -62,10 +63,6 @@ def test_config_file_and_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     with pytest.raises(ConfigError) as err:
         load(f)
     assert err.value.key == "config.syntax"
-
-
-def test_config_docs_are_generated_and_current() -> None:
-    assert (ROOT / "docs" / "config.md").read_text("utf-8").strip() == docs_markdown().strip()
 
 
 def test_cli_config_error_exit_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
