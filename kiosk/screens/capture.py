@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -32,11 +32,12 @@ from kiosk.core.dossier_model import CaptureVariant, Side
 from kiosk.core.session import CaptureStep, State
 from kiosk.messages import catalogue
 from kiosk.screens import theme
-from kiosk.screens.autocapture import AutoCapture
 from kiosk.screens.base import KioskScreen
 from kiosk.screens.layout import fit_rect, map_corners
 from kiosk.screens.ports import AssessmentLike, CaptureOutcomeLike
 from kiosk.screens.widgets import Bar, KButton, KLabel, Panel, Ring, fit_height, paint
+from kiosk.vision.assess import Assessment
+from kiosk.vision.autocapture import AutoCapture
 
 MAX_PREVIEW_WIDTH = 960  # frames are scaled down to this width before upload (bandwidth on the Pi)
 
@@ -108,7 +109,7 @@ class CaptureScreen(KioskScreen):
         self.ring: Ring | None = None
         self.hint_key = ""
         self.shot_step: CaptureStep | None = None  # the step of the last still (for the blank question)
-        self.auto = AutoCapture(frames_needed=ui.autocapture_frames)
+        self.auto = AutoCapture(window=ui.autocapture_frames)
         self.last_corners: Any = None
         self.auto_shots = 0
 
@@ -158,11 +159,12 @@ class CaptureScreen(KioskScreen):
             self._set_hint(f"capture.{reasons[0]}" if reasons else "ui.place_paper", ok=False)
         else:
             self._set_hint("capture.hold_still", ok=True)
-        h, w = image.shape[:2]
-        progress = self.auto.update(ok, corners, (w, h))
+        # the UI takes any assessment-like object (a test double or kiosk.vision.assess.Assessment)
+        state = self.auto.update(cast(Assessment, assessment)) if assessment is not None else None
+        progress = state.progress if state is not None else 0.0
         if self.ring is not None:
             self.ring.set(progress)
-        if progress >= 1.0:
+        if state is not None and state.fire:
             self.auto_shots += 1
             self.shoot(force=False)
 

@@ -46,6 +46,18 @@ class AutoCapture:
         """Window and tolerance from ``[vision] autocapture_frames / autocapture_tolerance``."""
         return cls(window=cfg.autocapture_frames, tolerance=cfg.autocapture_tolerance)
 
+    def captured(self, corners: list[list[float]] | np.ndarray | None) -> None:
+        """A still was taken (by the shutter or on ``fire``): wait until the page moves away (or is
+        taken away) before firing again, so the sheet still under the camera is not captured again as
+        the next step before the citizen has turned it over."""
+        self._stable = 0
+        if corners is None:
+            self._armed = True
+            self._fired_at = None
+            return
+        self._armed = False
+        self._fired_at = np.asarray(corners, np.float64)
+
     def reset(self) -> None:
         self._prev = None
         self._stable = 0

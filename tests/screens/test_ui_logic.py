@@ -20,7 +20,6 @@ from kiosk.core.applicant import IdKind
 from kiosk.errors import KioskError
 from kiosk.messages import catalogue, t
 from kiosk.screens import vnkeys
-from kiosk.screens.autocapture import AutoCapture, corner_shift
 from kiosk.screens.cli import kivy_environment
 from kiosk.screens.fmt import format_date_digits, format_vnd, group_digits, parse_date_digits
 from kiosk.screens.layout import fit_rect, map_corners
@@ -96,54 +95,6 @@ def test_frame_fits_the_box_and_corners_follow() -> None:
     pts = map_corners([[0, 0], [1280, 0], [1280, 720], [0, 720]], (1280, 720), rect)
     assert pts == [10.0, 545.0, 810.0, 545.0, 810.0, 95.0, 10.0, 95.0]
     assert fit_rect((0, 0), (0.0, 0.0, 10.0, 10.0)) == (0.0, 0.0, 0.0, 0.0)
-
-
-# ------------------------------------------------------------------------------ auto-capture
-PAGE = [[400.0, 60.0], [900.0, 80.0], [880.0, 690.0], [400.0, 670.0]]
-SIZE = (1280, 720)
-
-
-def moved(corners: list[list[float]], dx: float) -> list[list[float]]:
-    return [[x + dx, y] for x, y in corners]
-
-
-def test_autocapture_needs_good_still_frames() -> None:
-    auto = AutoCapture(frames_needed=4)
-    assert auto.update(False, PAGE, SIZE) == 0.0  # blurred
-    assert auto.update(True, PAGE, SIZE) == 0.25  # good, and where the page was
-    assert auto.update(True, PAGE, SIZE) == 0.5
-    assert auto.update(True, moved(PAGE, 40), SIZE) == 0.0  # the page moved
-    for expected in (0.25, 0.5, 0.75, 1.0):
-        assert auto.update(True, moved(PAGE, 40), SIZE) == expected
-    assert auto.update(True, moved(PAGE, 40), SIZE) == 1.0
-
-
-def test_autocapture_waits_for_the_page_to_change_after_a_capture() -> None:
-    auto = AutoCapture(frames_needed=2)
-    assert auto.update(True, PAGE, SIZE) == 0.5
-    assert auto.update(True, PAGE, SIZE) == 1.0
-    auto.captured(PAGE)
-    for _ in range(20):  # the same sheet still lies there
-        assert auto.update(True, PAGE, SIZE) == 0.0
-    assert auto.armed is False
-    assert (
-        auto.update(True, moved(PAGE, 10), SIZE) == 0.0
-    )  # a small shift (< 10% of the diagonal) is not a change
-    assert auto.armed is False
-    auto.update(False, None, SIZE)  # the sheet is lifted: armed again
-    assert auto.armed is True
-    assert auto.update(True, PAGE, SIZE) == 0.5
-    assert auto.update(True, PAGE, SIZE) == 1.0
-    auto.captured(PAGE)
-    assert auto.update(True, moved(PAGE, 200), SIZE) == 0.0  # a big move re-arms; streak starts over
-    assert auto.armed is True
-    assert auto.update(True, moved(PAGE, 200), SIZE) == 0.5
-
-
-def test_corner_shift_and_validation() -> None:
-    assert corner_shift(PAGE, moved(PAGE, 3)) == 3.0
-    with pytest.raises(ValueError):
-        AutoCapture(frames_needed=0)
 
 
 # ------------------------------------------------------------------------------ staff PIN

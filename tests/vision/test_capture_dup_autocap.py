@@ -84,3 +84,17 @@ def test_autocapture_resets_on_bad_frames_and_moves() -> None:
     assert ac.update(_a(True, moved(40.0))).progress == 1 / 3  # moved by > 1 % of the page
     assert ac.update(_a(True, moved(40.0))).progress == 2 / 3
     assert ac.update(_a(True, moved(40.0))).fire is True
+
+
+def test_autocapture_waits_after_a_manual_shot_until_the_page_changes() -> None:
+    ac = AutoCapture(window=2)
+    assert ac.update(_a(True, Q)).progress == 0.5
+    ac.captured(Q)  # the citizen pressed the shutter
+    for _ in range(10):  # the same sheet still lies there
+        state = ac.update(_a(True, Q))
+        assert state.progress == 0.0 and not state.fire and not state.armed
+    assert ac.update(_a(True, moved(30.0))).armed is False  # a small shift is not a new page
+    assert ac.update(_a(True, moved(300.0))).armed is True  # the sheet was turned over / replaced
+    assert ac.update(_a(True, moved(300.0))).fire is True
+    ac.captured(None)  # a shot without a detected page leaves it armed
+    assert ac.update(_a(True, Q)).armed is True
