@@ -167,7 +167,8 @@ class MqttConfig:
     chunk_size: int = _f(256 * 1024, "Bytes per MQTT message when a package is split into chunks.")
     receipt_timeout_s: int = _f(120, "Seconds to wait for an application receipt before resending.")
     session_expiry_s: int = _f(7 * 24 * 3600, "MQTT 5 session expiry: how long the broker keeps the "
-                               "terminal's session (subscriptions, undelivered receipts) while it is offline.")
+                               "terminal's session (subscriptions, undelivered receipts) while it is "
+                               "offline.")
     max_inflight: int = _f(20, "Most unacknowledged QoS 1 publishes at a time (also capped by the broker's "
                            "Receive Maximum).")
     reconnect_min_s: float = _f(1.0, "First reconnect delay; doubles per failed attempt, with jitter.")
