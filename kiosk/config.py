@@ -67,8 +67,9 @@ class SessionConfig:
 @dataclass(frozen=True)
 class DevicesConfig:
     camera: Literal["simulator", "v4l2", "picamera2"] = _f("simulator", "Camera backend.")
-    camera_source: str = _f("", "Simulator: folder of images or a video file (empty: synthetic sample "
-                            "pages rendered by the package). v4l2: device index or path, e.g. /dev/video0.")
+    camera_source: str = _f("", "Simulator: folder of images or a video file (empty: the sample "
+                            "photos shipped with the package, kiosk/data/samples/camera). v4l2: device "
+                            "index or path, e.g. /dev/video0.")
     camera_preview_width: int = _f(960, "Largest width of the camera preview frames (the still scaled "
                                    "down, same aspect ratio).")
     camera_preview_height: int = _f(540, "Largest height of the camera preview frames.")

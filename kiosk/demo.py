@@ -46,6 +46,7 @@ DEMO_CASE = "co_giay_chung_sinh"    # the child has a birth notice (giấy chứ
 
 
 def samples_dir() -> Path:
+    """The sample photos the simulated camera plays by default (made by scripts/make_samples.py)."""
     return Path(str(resources.files("kiosk.data.samples").joinpath("camera")))
 
 

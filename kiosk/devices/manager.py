@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +64,11 @@ def build_camera(cfg: Config) -> Camera:
         return Picamera2Camera(still_size=still, preview_size=preview, fps=d.camera_fps)
     from kiosk.devices.camera_sim import VIDEO_SUFFIXES, FolderCamera, VideoCamera
 
-    source = Path(d.camera_source) if d.camera_source else None
-    if source is not None and source.suffix.lower() in VIDEO_SUFFIXES:
+    # Without a source, the simulator plays the sample photos shipped with the package: full-size
+    # document-camera stills, so that captures pass the resolution check as on a real kiosk.
+    source = Path(d.camera_source) if d.camera_source else Path(
+        str(resources.files("kiosk.data.samples").joinpath("camera")))
+    if source.suffix.lower() in VIDEO_SUFFIXES:
         return VideoCamera(source, preview_size=preview, fps=d.camera_fps)
     return FolderCamera(source, preview_size=preview, fps=d.camera_fps)
 

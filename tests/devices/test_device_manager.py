@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from importlib import resources
 from pathlib import Path
 
 import cv2
@@ -38,7 +39,8 @@ def test_build_devices_from_config(tmp_path: Path, folder: Path) -> None:
     cfg = from_dict({"paths": {"data_dir": str(tmp_path)}})
     devices = build_devices(cfg)
     assert set(devices) == {"camera", "id_reader", "printer"}
-    assert isinstance(devices["camera"], FolderCamera) and devices["camera"].folder is None
+    assert isinstance(devices["camera"], FolderCamera)
+    assert devices["camera"].folder == Path(str(resources.files("kiosk.data.samples").joinpath("camera")))
     assert isinstance(devices["id_reader"], SimulatedIdReader)
     assert isinstance(devices["printer"], FilePrinter)
     assert devices["printer"].out_dir == tmp_path / "receipts"

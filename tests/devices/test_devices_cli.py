@@ -30,7 +30,7 @@ def test_devices_json_on_simulators(config: Path, capsys: pytest.CaptureFixture[
     assert out["ok"] is True
     assert [(d["device"], d["backend"], d["status"]) for d in out["devices"]] == [
         ("camera", "folder", "ok"), ("id_reader", "simulator", "ok"), ("printer", "file", "ok")]
-    assert out["devices"][0]["checks"]["still_size"] == [1920, 1080]
+    assert out["devices"][0]["checks"]["still_size"] == [3840, 2160]  # the shipped sample stills
     assert set(out["discovered"]) == {"serial_ports", "video_devices", "usb_printers"}
 
 
