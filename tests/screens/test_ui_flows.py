@@ -71,7 +71,8 @@ def test_citizen_flow_from_welcome_to_receipt(run_ui: RunUi) -> None:
     assert o["outline_ok_while_blur"] is False
     assert o["outline_points"] == 8
     assert o["moving_auto_shots"] == 0
-    assert o["moving_ring"] == 0.0
+    # a moving page never builds up progress: each frame starts the window again (1 of 6 frames)
+    assert o["moving_ring"] <= 1 / 6
     assert o["good_hint"] == t("capture.hold_still")
     assert o["outline_ok_when_good"] is True
     assert o["auto_shots_after_still_page"] == 1
