@@ -284,18 +284,25 @@ class Workflow:
     # ------------------------------------------------------------------ OCR and extraction
     def extract(self) -> None:
         """OCR every captured page (for the PDF text layer, R8) and propose each paper's data (R5)."""
-        from kiosk.vision.ocr import ocr_page
+        from kiosk.vision.ocr import ocr_pages
 
         s = self.session
-        for index, plan in enumerate(s.papers):
-            captures = s.captures_for(index)
-            for cap in captures:
+        todo: list[PageCapture] = []
+        pages: list[tuple[np.ndarray, int]] = []
+        for index in range(len(s.papers)):
+            for cap in s.captures_for(index):
                 if cap.blank_confirmed:
                     continue
                 image = cv2.imread(str(cap.image_path), cv2.IMREAD_COLOR)
                 if image is None:
                     raise KioskError("workflow.image_lost")
-                cap.ocr = ocr_page(image, round(cap.dpi), self.cfg.ocr.language)
+                todo.append(cap)
+                pages.append((image, round(cap.dpi)))
+        # every page of the visit at once: one Tesseract process per core
+        for cap, result in zip(todo, ocr_pages(pages, self.cfg.ocr.language), strict=True):
+            cap.ocr = result
+        for index, plan in enumerate(s.papers):
+            captures = s.captures_for(index)
             if captures:
                 fields, low = self._extract_fields(plan, captures)
                 s.set_extracted(plan.component_id, fields, low)

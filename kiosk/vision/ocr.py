@@ -13,6 +13,8 @@ import shutil
 import subprocess
 import unicodedata
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -237,6 +239,24 @@ def ocr_page(image: np.ndarray, dpi: int, lang: str = "vie", *, postprocess: boo
         choices = [[c.choices for c in r.chars] if len(r.chars) == len(r.text) else None for r in raw]
         words = repair_words(words, choices)
     return assemble(words, width, height)
+
+
+def ocr_pages(pages: Sequence[tuple[np.ndarray, int]], lang: str = "vie", *, postprocess: bool = True,
+              workers: int | None = None) -> list[OcrPage]:
+    """OCR the pages of one paper concurrently, one Tesseract process per page (each limited to
+    ``ocr.thread_limit`` threads), ``workers`` at a time (default: one per CPU core). Results are in the
+    order of ``pages`` (image, dpi)."""
+    if not pages:
+        return []
+    n = max(1, min(len(pages), workers or os.cpu_count() or 1))
+    if n == 1:
+        return [ocr_page(img, dpi, lang, postprocess=postprocess) for img, dpi in pages]
+    if postprocess:
+        from kiosk.vision.vi_postprocess import lexicon
+
+        lexicon()  # load the word list once, before the threads need it
+    with ThreadPoolExecutor(max_workers=n, thread_name_prefix="ocr") as pool:
+        return list(pool.map(lambda p: ocr_page(p[0], p[1], lang, postprocess=postprocess), pages))
 
 
 def _map_words(raw: list[RawWord], prep: Prepared, width: int, height: int) -> list[OcrWord]:
