@@ -212,6 +212,8 @@ def run_demo(cfg: Config, out: Any = sys.stdout) -> int:
                     assert cap is not None
                     steps.note(f"{sample}: accepted for {label} ({cap.dpi:.0f} dpi, "
                                f"{outcome.timings_ms['total']:.0f} ms)")
+                    if outcome.paper_kind is not None:
+                        steps.note(f"    paper-type warning: {outcome.messages('vi')[-1]}")
                 else:
                     steps.note(f"{sample}: rejected ({', '.join(outcome.reasons)}): "
                                f"{'; '.join(outcome.messages('vi'))}")
@@ -228,6 +230,12 @@ def run_demo(cfg: Config, out: Any = sys.stdout) -> int:
                 if c.ocr is not None:
                     steps.note(f"{p.name} tờ {c.page_no} {c.side.value}: {len(c.ocr.words)} words, "
                                f"mean confidence {c.ocr.confidence:.0f}")
+            fields = session.extracted.get(p.component_id, {})
+            if fields:
+                form_fields = [k for k in fields if k.startswith("form.")]
+                steps.note(f"  extracted: paper name \"{fields.get('paper_name', '')}\", "
+                           f"{len(form_fields)} form fields, "
+                           f"{len(session.low_confidence.get(p.component_id, ()))} to confirm")
         session.review_ok()
         session.confirm_data()
         session.give_consent({"process_dossier": True, "save_to_data_store": False})

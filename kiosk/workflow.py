@@ -42,6 +42,10 @@ from kiosk.vision.assess import Assessment, assess_frame
 log = logging.getLogger("kiosk.workflow")
 
 PAPER_FORMAT = {PaperKind.ID_CARD: "ID1"}
+# R9 metadata fields proposed from a paper's text, and the confidence under which the citizen confirms
+META_FIELDS = ("paper_name", "summary", "issue_date", "issuing_authority", "valid_from", "valid_until",
+               "validity_scope")
+LOW_CONFIDENCE = 0.6
 
 
 class OnFileLookup(Protocol):
@@ -67,6 +71,8 @@ class CaptureOutcome:
     next_step: CaptureStep | None = None
     capture: PageCapture | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    paper_kind: str | None = None                       # set when the paper looks like another kind
+    expected_kind: str | None = None                    # ... than the checklist asked for
 
     def messages(self, lang: str = "vi") -> list[str]:
         out = [t(f"capture.{r}", lang) for r in self.reasons]
@@ -74,6 +80,10 @@ class CaptureOutcome:
             out.append(t("workflow.blank_confirm", lang))
         if self.sticky_note:
             out.append(t("workflow.sticky_retake", lang))
+        if self.paper_kind is not None and self.expected_kind is not None:
+            out.append(t("extract.paper_kind_mismatch", lang,
+                         found=t(f"extract.kind_{self.paper_kind}", lang),
+                         expected=t(f"extract.kind_{self.expected_kind}", lang)))
         return out
 
 
@@ -112,6 +122,7 @@ class Workflow:
         self.on_file = on_file
         self.clock = clock
         self.lang = cfg.terminal.language  # language of the receipt; the UI sets it on a switch
+        self._leaders: dict[Path, list[tuple[int, int, int, int]]] = {}  # dotted leaders per form page
         self.sessions_dir = cfg.data_dir / "sessions"
         self.staging_dir = cfg.data_dir / "staging"
         swept = sweep_stale_sessions(self.sessions_dir) + sweep_stale_sessions(self.staging_dir)
@@ -276,26 +287,49 @@ class Workflow:
                               blank=bool(page.blank.blank) and step.side == Side.BACK, quality=quality,
                               device=f"{camera.backend}:{camera.name}")
         sticky = bool(page.sticky.sticky) and step.variant == CaptureVariant.NORMAL
+        found_kind = self._paper_kind_warning(page.image, plan, step, capture)
         nxt = self.session.record_capture(capture, sticky_note=sticky)
         timings["total"] = (time.perf_counter() - t0) * 1000
         return CaptureOutcome(True, [], blank_pending=self.session.pending_blank is not None,
-                              sticky_note=sticky, next_step=nxt, capture=capture, timings_ms=timings)
+                              sticky_note=sticky, next_step=nxt, capture=capture, timings_ms=timings,
+                              paper_kind=found_kind, expected_kind=plan.paper_kind if found_kind else None)
+
+    def _paper_kind_warning(self, image: np.ndarray, plan: PaperPlan, step: CaptureStep,
+                            capture: PageCapture) -> str | None:
+        """The on-device paper-type model's opinion of the first page of a paper: the kind it sees when
+        that is not what the checklist asked for (a warning; the citizen decides), else None."""
+        if step.side != Side.FRONT or capture.blank or step.variant == CaptureVariant.WITHOUT_NOTE:
+            return None
+        from kiosk.extract.papertype import check_paper_kind
+
+        check = check_paper_kind(image, plan.paper_kind, first_page=step.page_no == 1)
+        capture.quality["paper_kind_confidence"] = float(check.confidence)
+        if check.matches:
+            return None
+        log.info("paper kind mismatch", extra={"expected": plan.paper_kind, "found": check.kind})
+        return check.kind
 
     # ------------------------------------------------------------------ OCR and extraction
     def extract(self) -> None:
         """OCR every captured page (for the PDF text layer, R8) and propose each paper's data (R5)."""
-        from kiosk.vision.ocr import ocr_pages
+        from kiosk.extract.forms import clean_form_image
+        from kiosk.vision.ocr import ocr_pages, to_grey
 
         s = self.session
         todo: list[PageCapture] = []
         pages: list[tuple[np.ndarray, int]] = []
-        for index in range(len(s.papers)):
+        self._leaders = {}
+        for index, plan in enumerate(s.papers):
             for cap in s.captures_for(index):
                 if cap.blank_confirmed:
                     continue
                 image = cv2.imread(str(cap.image_path), cv2.IMREAD_COLOR)
                 if image is None:
                     raise KioskError("workflow.image_lost")
+                if plan.paper_kind == PaperKind.APPLICATION_FORM.value:
+                    # forms are read without their ruling lines and dotted leaders (same pixel grid, so
+                    # the word boxes still fit the page image in the PDF)
+                    image, self._leaders[cap.image_path] = clean_form_image(to_grey(image), round(cap.dpi))
                 todo.append(cap)
                 pages.append((image, round(cap.dpi)))
         # every page of the visit at once: one Tesseract process per core
@@ -309,16 +343,45 @@ class Workflow:
 
     def _extract_fields(self, plan: PaperPlan, captures: list[PageCapture]
                         ) -> tuple[dict[str, str], set[str]]:
-        """Fields of a paper from its OCR: the heading as the paper's name and a summary line. Fields
-        whose OCR confidence is low are marked for the citizen to confirm."""
+        """A paper's data from its first page's OCR (R5, R9): the proposed metadata (name from the
+        heading, trích yếu, dates, issuing authority) and, for application forms with a known layout,
+        the form's fields. Fields that are uncertain are returned in the second set, for the citizen to
+        confirm."""
+        from kiosk.extract.forms import extract_form, get_form
+        from kiosk.extract.metadata import propose_metadata
+
         first = next((c for c in captures if c.ocr is not None and c.ocr.text.strip()), None)
         if first is None or first.ocr is None:
             return {}, set()
-        lines = [ln.strip() for ln in first.ocr.text.splitlines() if ln.strip()]
-        fields = {"paper_name": lines[0] if lines else plan.name}
-        if len(lines) > 1:
-            fields["summary"] = " ".join(lines[1:3])[:300]
-        low = {k for k in fields} if first.ocr.confidence < 80 else set()
+        s = self.session
+        component = None
+        if s.procedure_code is not None:
+            component = self.catalogue.get(s.procedure_code).component(plan.component_id)
+        meta = propose_metadata(first.ocr, component=component,
+                                applicant_id=s.applicant.account.identifier.value)
+        fields: dict[str, str] = {}
+        low: set[str] = set()
+        for key in META_FIELDS:
+            value = getattr(meta, key)
+            if value in (None, ""):
+                continue
+            fields[key] = value.isoformat() if isinstance(value, date) else str(value)
+            if meta.confidence.get(key, 1.0) < LOW_CONFIDENCE:
+                low.add(key)
+        if plan.paper_kind == PaperKind.APPLICATION_FORM.value:
+            try:
+                form = get_form(plan.paper_type_code)
+            except KioskError:
+                form = None
+            if form is not None:
+                extracted = extract_form(first.ocr, form, leaders=self._leaders.get(first.image_path))
+                for key, f in extracted.fields.items():
+                    if f.value is None:
+                        low.add(f"form.{key}")
+                        continue
+                    fields[f"form.{key}"] = f.value
+                    if f.needs_confirmation:
+                        low.add(f"form.{key}")
         return fields, low
 
     # ------------------------------------------------------------------ submit

@@ -1,7 +1,8 @@
 """Make the demo's sample camera stills (kiosk/data/samples/camera/): photos of the papers of a birth
 registration, taken by a 3840x2160 document camera, as the simulated camera plays them.
 
-The pages are rendered with ``kiosk.synth.page`` (fictitious people, marked as specimens) and placed in a
+The papers are rendered with ``kiosk.synth.papers`` (a filled birth-registration declaration and a
+certificate; fictitious people) and placed in a
 camera frame with ``kiosk.synth.camera``. The first photo is deliberately blurred: the demo shows that
 it is rejected with a reason. Deterministic: the same files come out on every run.
 
@@ -10,6 +11,7 @@ it is rejected with a reason. Deterministic: the same files come out on every ru
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import cv2
@@ -17,44 +19,41 @@ import numpy as np
 
 from kiosk.synth.camera import make_frame
 from kiosk.synth.page import render_page
+from kiosk.synth.papers import render_certificate, render_form
 
 OUT = Path(__file__).resolve().parents[1] / "kiosk" / "data" / "samples" / "camera"
 STILL = (3840, 2160)
 
-TO_KHAI = [
-    "Kính gửi: Ủy ban nhân dân xã Mẫu, tỉnh Mẫu",
-    "Họ, chữ đệm, tên người yêu cầu: NGUYỄN VĂN MẬU",
-    "Nơi cư trú: Số 12, đường Lê Lợi, xã Mẫu, tỉnh Mẫu",
-    "Giấy tờ tùy thân: Căn cước số 001090012345",
-    "Quan hệ với người được khai sinh: Cha",
-    "Đề nghị cơ quan đăng ký khai sinh cho người dưới đây:",
-    "Họ, chữ đệm, tên: NGUYỄN MINH AN",
-    "Ngày, tháng, năm sinh: 02/10/2026",
-    "Giới tính: Nam. Dân tộc: Kinh. Quốc tịch: Việt Nam",
-    "Nơi sinh: Trạm Y tế xã Mẫu, tỉnh Mẫu",
-    "Quê quán: xã Mẫu, tỉnh Mẫu",
-    "Họ, chữ đệm, tên người mẹ: TRẦN THỊ HOA",
-    "Họ, chữ đệm, tên người cha: NGUYỄN VĂN MẬU",
-    "Tôi cam đoan nội dung đề nghị đăng ký khai sinh trên đây là đúng sự thật và chịu trách nhiệm trước "
-    "pháp luật về cam đoan của mình.",
-    "Làm tại: xã Mẫu, ngày 20 tháng 11 năm 2026",
-    "MẪU - SPECIMEN",
-]
-
-GIAY_CHUNG_SINH = [
-    "Trạm Y tế xã Mẫu, tỉnh Mẫu",
-    "Họ và tên mẹ: TRẦN THỊ HOA",
-    "Năm sinh: 1992. Dân tộc: Kinh",
-    "Nơi đăng ký thường trú: Số 12, đường Lê Lợi, xã Mẫu, tỉnh Mẫu",
-    "Đã sinh con vào lúc: 08 giờ 30 phút, ngày 02 tháng 10 năm 2026",
-    "Tại: Trạm Y tế xã Mẫu",
-    "Số con trong lần sinh: 01. Giới tính của con: Nam",
-    "Cân nặng: 3.200 gam",
-    "Dự định đặt tên con: NGUYỄN MINH AN",
-    "Ngày 02 tháng 10 năm 2026",
-    "MẪU - SPECIMEN",
-]
-
+# The birth-registration declaration (form TK-KS, kiosk/data/forms) filled in by the specimen citizen of
+# the simulated ID reader (NGUYỄN VĂN MẬU, 001090012345) for his child.
+TK_KS_VALUES = {
+    "authority": "Ủy ban nhân dân xã Mẫu",
+    "requester_name": "NGUYỄN VĂN MẬU",
+    "requester_birth_date": "15/01/1990",
+    "requester_residence": "Số 12 đường Lê Lợi, xã Mẫu, tỉnh Mẫu",
+    "requester_id": "001090012345",
+    "relationship": "Cha",
+    "child_name": "NGUYỄN MINH AN",
+    "child_birth_date": "02/10/2026",
+    "child_birth_date_words": "Hai tháng mười năm hai nghìn không trăm hai mươi sáu",
+    "child_sex": "Nam",
+    "child_ethnicity": "Kinh",
+    "child_nationality": "Việt Nam",
+    "child_birthplace": "Trạm Y tế xã Mẫu, tỉnh Mẫu",
+    "child_hometown": "xã Mẫu, tỉnh Mẫu",
+    "mother_name": "TRẦN THỊ HOA",
+    "mother_birth": "20/04/1992",
+    "mother_ethnicity": "Kinh",
+    "mother_nationality": "Việt Nam",
+    "mother_residence": "Số 12 đường Lê Lợi, xã Mẫu, tỉnh Mẫu",
+    "mother_id": "001192004567",
+    "father_name": "NGUYỄN VĂN MẬU",
+    "father_birth": "15/01/1990",
+    "father_ethnicity": "Kinh",
+    "father_nationality": "Việt Nam",
+    "father_residence": "Số 12 đường Lê Lợi, xã Mẫu, tỉnh Mẫu",
+    "father_id": "001090012345",
+}
 
 def page(heading: str | None, lines: list[str] | None) -> np.ndarray:
     if lines is None:  # a blank back side: paper tone with a little texture
@@ -69,12 +68,12 @@ def page(heading: str | None, lines: list[str] | None) -> np.ndarray:
 
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    form = page("TỜ KHAI ĐĂNG KÝ KHAI SINH", TO_KHAI)
+    form = render_form("TK-KS", TK_KS_VALUES, dpi=300, crop=False).image
     shots = [
         ("01_to_khai_mat_truoc_bi_mo.jpg", form, "blur", 11),
         ("02_to_khai_mat_truoc.jpg", form, None, 11),
         ("03_to_khai_mat_sau_trang.jpg", page(None, None), None, 12),
-        ("04_giay_chung_sinh.jpg", page("GIẤY CHỨNG SINH", GIAY_CHUNG_SINH), None, 13),
+        ("04_giay_chung_sinh.jpg", render_certificate(random.Random(0), dpi=300), None, 13),
     ]
     for name, img, defect, seed in shots:
         f = make_frame(size=STILL, still_size=STILL, page=img, defect=defect, seed=seed, coverage=0.62,

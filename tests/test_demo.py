@@ -25,6 +25,12 @@ def test_kiosk_demo_end_to_end(tmp_path: Path) -> None:
     assert manifest["submission_id"] == result["submission_id"]
     assert sorted(p.name for p in (stored / "papers").glob("*.pdf")) == sorted(result["papers"])
     assert len(result["papers"]) == 2
+    # the declaration's fields were read from the camera photo (OCR + form extraction, R5) exactly
+    form = next(p for p in manifest["papers"] if p["component_id"] == "to_khai")["metadata"]
+    assert form["paper_name"] == "Tờ khai đăng ký khai sinh"
+    expected = {"child_name": "NGUYỄN MINH AN", "child_birth_date": "2026-10-02",
+                "requester_id": "001090012345", "mother_name": "TRẦN THỊ HOA"}
+    assert {k: form["extra"].get(k) for k in expected} == expected
     # pdfsig, independently of the demo's own check: the seal is there and valid on every paper
     for pdf in (stored / "papers").glob("*.pdf"):
         out = subprocess.run(["pdfsig", str(pdf)], capture_output=True, text=True, timeout=60).stdout

@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 
@@ -472,6 +473,12 @@ class CitizenSession:
                 paper_name=fields.get("paper_name", p.name),
                 holder_id=applicant.account.identifier.value,
                 summary=fields.get("summary", ""),
+                issue_date=_date(fields.get("issue_date")),
+                issuing_authority=fields.get("issuing_authority"),
+                valid_from=_date(fields.get("valid_from")),
+                valid_until=_date(fields.get("valid_until")),
+                validity_scope=fields.get("validity_scope"),
+                extra={k.removeprefix("form."): v for k, v in fields.items() if k.startswith("form.")},
             )
             papers.append(Paper(component_id=p.component_id, name=p.name,
                                 digitisation_class=p.digitisation_class, declared_pages=p.sheets,
@@ -522,6 +529,16 @@ class CitizenSession:
         """Forget all personal data: in memory, and the session's files on disk."""
         shutil.rmtree(self.work_dir, ignore_errors=True)
         self._reset_data()
+
+
+def _date(value: str | None) -> date | None:
+    """An ISO date confirmed by the citizen, or None when absent or not a date."""
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 def sweep_stale_sessions(sessions_dir: Path) -> int:
