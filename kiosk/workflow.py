@@ -36,6 +36,7 @@ from kiosk.devices.receipt import Receipt
 from kiosk.errors import KioskError
 from kiosk.logging import mask_id
 from kiosk.messages import t
+from kiosk.queue.outbox import Outbox
 from kiosk.timeutil import now_vn
 from kiosk.vision.assess import Assessment, assess_frame
 
@@ -111,7 +112,7 @@ class Workflow:
         *,
         devices: DeviceManager,
         catalogue: Catalogue | None = None,
-        outbox: object | None = None,
+        outbox: Outbox | None = None,
         on_file: OnFileLookup = nothing_on_file,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -138,8 +139,7 @@ class Workflow:
 
     def accepting(self) -> tuple[bool, str]:
         """Whether a new session may start (the outbox gives back-pressure before the disk fills)."""
-        accepting = getattr(self.outbox, "accepting_new_sessions", None)
-        return accepting() if accepting is not None else (True, "")
+        return self.outbox.accepting_new_sessions() if self.outbox is not None else (True, "")
 
     def new_session(self) -> CitizenSession:
         """End whatever session there was (wiping it) and start a new one at the identify step."""
@@ -399,7 +399,7 @@ class Workflow:
         sha = ""
         if self.outbox is not None:
             t1 = time.perf_counter()
-            entry = self.outbox.enqueue(out)  # type: ignore[attr-defined]
+            entry = self.outbox.enqueue(out)
             sha = entry.sha256
             timings["enqueue"] = (time.perf_counter() - t1) * 1000
         receipt = self.receipt_for(dossier.submission_id)
