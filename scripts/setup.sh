@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   python3 python3-venv python3-dev gcc pkg-config git
-  xvfb x11-utils xauth libgl1 libegl1 libmtdev1 fonts-noto-core fonts-dejavu-core fonts-liberation2
+  xvfb x11-utils xauth libgl1 libegl1 libmtdev1 fonts-noto-core fonts-dejavu-core fonts-dejavu-extra
+  fonts-liberation2
   libsane-dev libsane1 sane-utils socat tesseract-ocr tesseract-ocr-vie
   poppler-utils ghostscript libnss3-tools mosquitto mosquitto-clients softhsm2 opensc
 )
