@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from kiosk.vision.blank import BlankResult, detect_blank
-from kiosk.vision.dewarp import Orientation, dewarp, orientation, page_pixels, rotate, turn
+from kiosk.vision.dewarp import Orientation, dewarp, orientation, orientation_osd, page_pixels, rotate, turn
 from kiosk.vision.geometry import detect_page, order_corners, paper_mm, refine_quad
 from kiosk.vision.sticky import StickyResult, detect_sticky
 
@@ -74,10 +74,19 @@ class ProcessedPage:
         }
 
 
+OSD_MIN_CONFIDENCE = 0.3  # Tesseract orientation_conf / 10
+
+
 def _finish(img: np.ndarray, *, orient: bool, paper: str, t: dict[str, float]
             ) -> tuple[np.ndarray, Orientation, BlankResult, StickyResult]:
     t0 = time.perf_counter()
     o = orientation(img) if orient else Orientation(0, 0.0, "none")
+    if orient and o.method == "none" and not detect_blank(img, paper).blank:
+        # Too little running text for the text-line analysis (certificates: a title, a few filled lines,
+        # a seal): ask Tesseract's OSD, slower (about 0.5-1 s) but it reads the glyphs themselves.
+        osd = orientation_osd(img)
+        if osd.method == "osd" and osd.confidence >= OSD_MIN_CONFIDENCE:
+            o = osd
     up = turn(img, o.rotation)
     t["orientation"] = (time.perf_counter() - t0) * 1e3
     t0 = time.perf_counter()
