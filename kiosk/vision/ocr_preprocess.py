@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from kiosk.vision.dewarp import estimate_skew
 from kiosk.vision.ocr import to_grey
 
 
@@ -68,34 +69,6 @@ VARIANTS: dict[str, PreprocessOptions] = {
 }
 
 
-def estimate_skew(grey: np.ndarray, dpi: int, max_deg: float = 5.0) -> float:
-    """Skew of the text lines in degrees (counter-clockwise positive, as displayed), by maximising the
-    variance of the horizontal projection profile of the ink over candidate angles (coarse, then fine)."""
-    h, w = grey.shape[:2]
-    f = min(1.0, 100.0 / max(dpi, 1))  # work at about 100 dpi
-    small = cv2.resize(grey, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-    _, ink = cv2.threshold(small, 0, 1, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
-    ink = ink.astype(np.float32)
-    if ink.sum() < 50:
-        return 0.0
-    sh, sw = ink.shape
-    centre = (sw / 2.0, sh / 2.0)
-
-    def score(angle: float) -> float:
-        m = cv2.getRotationMatrix2D(centre, -angle, 1.0)
-        rot = cv2.warpAffine(ink, m, (sw, sh), flags=cv2.INTER_LINEAR, borderValue=0.0)
-        prof = rot.sum(axis=1)
-        return float(np.sum(np.diff(prof) ** 2))
-
-    best = 0.0
-    for step, span in ((0.5, max_deg), (0.1, 0.5), (0.02, 0.1)):
-        centre_angle = best
-        angles = np.arange(centre_angle - span, centre_angle + span + 1e-9, step)
-        scores = [score(float(a)) for a in angles]
-        best = float(angles[int(np.argmax(scores))])
-    return best
-
-
 def _background_normalise(grey: np.ndarray, dpi: int) -> np.ndarray:
     k = max(3, int(dpi / 10) | 1)  # a closing wider than strokes removes the ink
     bg = cv2.morphologyEx(grey, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
@@ -118,7 +91,7 @@ def prepare(image: np.ndarray, dpi: int, options: PreprocessOptions | None = Non
     to_input = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     skew = 0.0
     if opt.deskew:
-        skew = estimate_skew(grey, dpi, opt.max_skew_deg)
+        skew = estimate_skew(grey, opt.max_skew_deg)  # the still pipeline's estimator (one for both)
         if abs(skew) >= 0.05:
             h, w = grey.shape
             # rotate by -skew about the centre, into a canvas large enough to keep every pixel
