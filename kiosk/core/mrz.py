@@ -390,3 +390,64 @@ def to_party(result: MrzResult) -> Party:
         raise KioskError("id.mrz_unsupported_document", code=result.document_code,
                          state=result.issuing_state)
     return Party(identifier=ident, full_name=name, birth_date=birth, sex=result.sex, source=source)
+
+
+# --- composing (the inverse of parsing): simulators, test cards, synthetic papers -------------------
+
+
+def td1_lines(
+    *,
+    document_number: str,
+    birth: date,
+    sex: str,
+    expiry: date,
+    surname: str,
+    given: str,
+    state: str = "VNM",
+    nationality: str = "VNM",
+    optional1: str = "",
+    optional2: str = "",
+    cccd_check: bool = False,
+) -> list[str]:
+    """ICAO 9303 TD1 lines (3 x 30) with correct check digits. For a Vietnamese card pass the 12-digit
+    personal ID as ``optional1`` (and the last 9 digits as ``document_number``)."""
+    doc = document_number.ljust(9, "<")[:9]
+    opt1 = optional1
+    if cccd_check and len(opt1) == 12:
+        opt1 = opt1 + "<<" + str(check_digit(opt1))
+    opt1 = opt1.ljust(15, "<")[:15]
+    l1 = f"I{'D' if state == 'VNM' else '<'}{state}{doc}{check_digit(doc)}{opt1}"
+    b = birth.strftime("%y%m%d")
+    e = expiry.strftime("%y%m%d")
+    opt2 = optional2.ljust(11, "<")[:11]
+    l2_core = f"{b}{check_digit(b)}{sex}{e}{check_digit(e)}{nationality}{opt2}"
+    composite = l1[5:30] + l2_core[0:7] + l2_core[8:15] + l2_core[18:29]
+    l2 = l2_core + str(check_digit(composite))
+    name = surname.replace(" ", "<") + "<<" + given.replace(" ", "<")
+    l3 = name.ljust(30, "<")[:30]
+    return [l1, l2, l3]
+
+
+def td3_lines(
+    *,
+    document_number: str,
+    birth: date,
+    sex: str,
+    expiry: date,
+    surname: str,
+    given: str,
+    state: str = "VNM",
+    nationality: str = "VNM",
+    personal_number: str = "",
+) -> list[str]:
+    """ICAO 9303 TD3 (passport) lines, 2 x 44, with correct check digits."""
+    name = surname.replace(" ", "<") + "<<" + given.replace(" ", "<")
+    l1 = f"P<{state}{name}".ljust(44, "<")[:44]
+    doc = document_number.ljust(9, "<")[:9]
+    b = birth.strftime("%y%m%d")
+    e = expiry.strftime("%y%m%d")
+    pn = personal_number.ljust(14, "<")[:14]
+    pcd = "<" if not personal_number else str(check_digit(pn))
+    core = f"{doc}{check_digit(doc)}{nationality}{b}{check_digit(b)}{sex}{e}{check_digit(e)}{pn}{pcd}"
+    composite = core[0:10] + core[13:20] + core[21:43]
+    return [l1, core + str(check_digit(composite))]

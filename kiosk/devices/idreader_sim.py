@@ -12,33 +12,25 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
+from datetime import date, datetime
 from typing import Any
 
-from kiosk.core.mrz import check_digit
+from kiosk.core.mrz import td1_lines
 from kiosk.devices.base import DeviceLost, DeviceStatus
 from kiosk.devices.idreader import IdReader, MrzRead
-
-
-def _cd(data: str) -> str:
-    value = check_digit(data)
-    assert value is not None, "MRZ data must use A-Z, 0-9 and '<'"
-    return str(value)
 
 
 def cccd_mrz(personal_id: str, surname: str, given_names: str, birth: str, sex: str, expiry: str,
              *, id_check_digit: bool = True) -> list[str]:
     """The three TD1 lines of a Vietnamese chip ID card (CCCD). ``birth``/``expiry`` are YYMMDD,
     names are in MRZ form without diacritics (``NGUYEN``, ``VAN MAU``)."""
-    doc = personal_id[3:]
-    last = _cd(personal_id) if id_check_digit else "<"
-    l1 = f"IDVNM{doc}{_cd(doc)}{personal_id}<<{last}"
-    opt2 = "<" * 11
-    l2_wo = f"{birth}{_cd(birth)}{sex}{expiry}{_cd(expiry)}VNM{opt2}"
-    composite = _cd(l1[5:30] + l2_wo[0:7] + l2_wo[8:15] + l2_wo[18:29])
-    l2 = l2_wo + composite
-    name = surname.replace(" ", "<") + "<<" + given_names.replace(" ", "<")
-    l3 = (name + "<" * 30)[:30]
-    return [l1, l2, l3]
+    return td1_lines(document_number=personal_id[3:], birth=_yymmdd(birth), sex=sex,
+                     expiry=_yymmdd(expiry), surname=surname, given=given_names, optional1=personal_id,
+                     cccd_check=id_check_digit)
+
+
+def _yymmdd(text: str) -> date:
+    return datetime.strptime(text, "%y%m%d").date()  # the century is irrelevant: only YYMMDD is written
 
 
 def specimen_cccd_mrz() -> list[str]:
