@@ -15,12 +15,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from kiosk.config import from_dict
+from kiosk.dossier.bench import run_bench
+from kiosk.jsonio import emit
 
-from kiosk.config import from_dict  # noqa: E402
-from kiosk.dossier.bench import run_bench  # noqa: E402
-from kiosk.jsonio import emit  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> int:

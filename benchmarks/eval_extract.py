@@ -23,18 +23,15 @@ import json
 import os
 import random
 import statistics
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from kiosk.extract.forms import FormDefinition, extract_form, load_forms, ocr_form_image  # noqa: E402
-from kiosk.extract.mrz_photo import read_mrz_from_image  # noqa: E402
-from kiosk.synth.papers import (  # noqa: E402
+from kiosk.extract.forms import FormDefinition, extract_form, load_forms, ocr_form_image
+from kiosk.extract.mrz_photo import read_mrz_from_image
+from kiosk.synth.papers import (
     ascii_name,
     cccd_mrz,
     photo_of,
@@ -47,6 +44,8 @@ from kiosk.synth.papers import (  # noqa: E402
     scan_of,
     vn_passport_mrz,
 )
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def expected_value(form: FormDefinition, key: str, raw: str | None) -> str | None:

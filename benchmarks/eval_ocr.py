@@ -27,15 +27,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
+
+from kiosk.vision import ocr
+from kiosk.vision.cli_ocr import LabelledImage, is_photo, labelled_images
+from kiosk.vision.ocr_metrics import CerResult, char_error_rate, word_errors
+from kiosk.vision.ocr_preprocess import VARIANTS
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-import cv2  # noqa: E402
-
-from kiosk.vision import ocr  # noqa: E402
-from kiosk.vision.cli_ocr import LabelledImage, is_photo, labelled_images  # noqa: E402
-from kiosk.vision.ocr_metrics import CerResult, char_error_rate, word_errors  # noqa: E402
-from kiosk.vision.ocr_preprocess import VARIANTS  # noqa: E402
 
 
 def testdata() -> Path:

@@ -29,18 +29,16 @@ import json
 import os
 import random
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from kiosk.extract.papertype import KINDS, PaperTypeModel, check_paper_kind, features
+from kiosk.synth.papers import generate
+from kiosk.vision.ocr import read_image
 
-from kiosk.extract.papertype import KINDS, PaperTypeModel, check_paper_kind, features  # noqa: E402
-from kiosk.synth.papers import generate  # noqa: E402
-from kiosk.vision.ocr import read_image  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def confusion(pairs: list[tuple[str, str]]) -> dict[str, dict[str, int]]:

@@ -240,7 +240,6 @@ def main() -> int:
     ap.add_argument("--skip-stills", action="store_true")
     ap.add_argument("--only", choices=["frames", "blank", "sticky", "stills", "scans", "duplicates"])
     args = ap.parse_args()
-    sys.path.insert(0, str(REPO))
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     parts = {"frames": eval_frames, "blank": eval_blank, "sticky": eval_sticky, "stills": eval_stills,
              "scans": eval_scans, "duplicates": eval_duplicates}

@@ -24,10 +24,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from kiosk.synth.page import render_page
 
-from kiosk.synth.page import render_page  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 _NO_SPACE_BEFORE = re.compile(r" ([,.;:!?)\]…%])")
 _NO_SPACE_AFTER = re.compile(r"([(\[]) ")

@@ -26,10 +26,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from kiosk.vision.vi_postprocess import is_syllable, modern_tone_placement
 
-from kiosk.vision.vi_postprocess import is_syllable, modern_tone_placement  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 SOURCES = [
     ("pyvi==0.1.1", "pyvi-0.1.1-py2.py3-none-any.whl", "pyvi/models/words.txt", "MIT"),

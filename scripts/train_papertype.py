@@ -25,17 +25,15 @@ import argparse
 import hashlib
 import json
 import random
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from kiosk.extract.papertype import FEATURE_VERSION, KINDS, feature_size, features
+from kiosk.synth.papers import HELDOUT_FONTS, TRAIN_FONTS, generate
 
-from kiosk.extract.papertype import FEATURE_VERSION, KINDS, feature_size, features  # noqa: E402
-from kiosk.synth.papers import HELDOUT_FONTS, TRAIN_FONTS, generate  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def sample_seed(base: int, split: str, kind: str, i: int) -> int:
