@@ -123,7 +123,6 @@ class Workflow:
         self.on_file = on_file
         self.clock = clock
         self.lang = cfg.terminal.language  # language of the receipt; the UI sets it on a switch
-        self._leaders: dict[Path, list[tuple[int, int, int, int]]] = {}  # dotted leaders per form page
         self.sessions_dir = cfg.data_dir / "sessions"
         self.staging_dir = cfg.data_dir / "staging"
         swept = sweep_stale_sessions(self.sessions_dir) + sweep_stale_sessions(self.staging_dir)
@@ -318,7 +317,7 @@ class Workflow:
         s = self.session
         todo: list[PageCapture] = []
         pages: list[tuple[np.ndarray, int]] = []
-        self._leaders = {}
+        leaders: dict[Path, list[tuple[int, int, int, int]]] = {}  # dotted leaders removed per form page
         for index, plan in enumerate(s.papers):
             for cap in s.captures_for(index):
                 if cap.blank_confirmed:
@@ -329,7 +328,7 @@ class Workflow:
                 if plan.paper_kind == PaperKind.APPLICATION_FORM.value:
                     # forms are read without their ruling lines and dotted leaders (same pixel grid, so
                     # the word boxes still fit the page image in the PDF)
-                    image, self._leaders[cap.image_path] = clean_form_image(to_grey(image), round(cap.dpi))
+                    image, leaders[cap.image_path] = clean_form_image(to_grey(image), round(cap.dpi))
                 todo.append(cap)
                 pages.append((image, round(cap.dpi)))
         # every page of the visit at once: one Tesseract process per core
@@ -338,10 +337,11 @@ class Workflow:
         for index, plan in enumerate(s.papers):
             captures = s.captures_for(index)
             if captures:
-                fields, low = self._extract_fields(plan, captures)
+                fields, low = self._extract_fields(plan, captures, leaders)
                 s.set_extracted(plan.component_id, fields, low)
 
-    def _extract_fields(self, plan: PaperPlan, captures: list[PageCapture]
+    def _extract_fields(self, plan: PaperPlan, captures: list[PageCapture],
+                        leaders: dict[Path, list[tuple[int, int, int, int]]]
                         ) -> tuple[dict[str, str], set[str]]:
         """A paper's data from its first page's OCR (R5, R9): the proposed metadata (name from the
         heading, trích yếu, dates, issuing authority) and, for application forms with a known layout,
@@ -374,7 +374,7 @@ class Workflow:
             except KioskError:
                 form = None
             if form is not None:
-                extracted = extract_form(first.ocr, form, leaders=self._leaders.get(first.image_path))
+                extracted = extract_form(first.ocr, form, leaders=leaders.get(first.image_path))
                 for key, f in extracted.fields.items():
                     if f.value is None:
                         low.add(f"form.{key}")
