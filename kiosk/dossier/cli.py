@@ -165,8 +165,20 @@ def _cmd_countersign(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args)
     src = Path(args.input)
+    if src.is_dir():
+        from kiosk.dossier.review import review_package
+
+        out = review_package(src, Path(args.output), cfg, decision=args.decision, reason=args.reason)
+        manifest = json.loads((out / "manifest.json").read_text("utf-8"))
+        emit({"package": str(out), "decision": args.decision,
+              "manifest_sha256": _sha(out / "manifest.json"),
+              "papers": [{"storage_code": p["storage_code"], "file": p["file"], "size": p["size"],
+                          "sha256": p["sha256"]} for p in manifest["papers"]]})
+        return 0
     if not src.is_file():
         raise KioskError("dossier.file_missing", path=str(src))
+    if args.decision != "confirmed":
+        raise KioskError("dossier.review_bad_decision", decision=args.decision)
     out = countersign(src, Path(args.output), cfg)
     emit({"file": str(out), "size": out.stat().st_size, "sha256": _sha(out)})
     return 0
@@ -227,9 +239,14 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     add_data_dir_arg(p)
     p.set_defaults(func=_cmd_build)
 
-    p = g.add_parser("countersign", parents=[parent], help="add the staff countersignature to a sealed PDF")
-    p.add_argument("input", metavar="IN.pdf")
-    p.add_argument("-o", "--output", required=True, metavar="OUT.pdf")
+    p = g.add_parser("countersign", parents=[parent],
+                     help="staff review: countersign a sealed PDF, or confirm/return a whole package "
+                          "(papers countersigned, manifest re-signed by the device and signed by staff)")
+    p.add_argument("input", metavar="IN.pdf|PACKAGE_DIR")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.pdf|OUT_DIR")
+    p.add_argument("--decision", choices=["confirmed", "returned"], default="confirmed",
+                   help="for a package: confirm it (default) or return it with --reason")
+    p.add_argument("--reason", metavar="TEXT", help="why the package is returned (required with returned)")
     add_data_dir_arg(p)
     p.set_defaults(func=_cmd_countersign)
 

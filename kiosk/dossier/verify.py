@@ -12,6 +12,9 @@ later changes allowed by the certification, signature time-stamps valid when pre
 covers the whole file; PDF/A-2b markers and rules (:func:`kiosk.dossier.pdfa.check_pdfa`); the number of
 pages in the XMP equals the PDF's.
 
+Staff review (``kiosk.dossier.review.review_checks``): a reviewed package carries the officer's signature
+over the manifest and, when confirmed, a countersignature on every paper by the same officer.
+
 Failure names look like ``manifest.schema: papers/0/size: ...``, ``paper[<storage code>].sha256`` or
 ``paper[<code>].signature[KioskSeal].digest_mismatch``.
 """
@@ -29,6 +32,7 @@ from cryptography import x509
 from kiosk.dossier import manifest as mf
 from kiosk.dossier.keys import fingerprint
 from kiosk.dossier.pdfa import check_pdfa, page_count, xmp_of
+from kiosk.dossier.review import STAFF_SIGNATURE_NAME, review_checks
 from kiosk.dossier.signing import SEAL_FIELD, validate_signatures
 
 
@@ -191,13 +195,15 @@ def verify_package(path: Path, trust_roots: list[x509.Certificate]) -> VerifyRep
         if isinstance(entry.get("file"), str):
             listed.add(Path(entry["file"]).name)
         _paper_checks(report, path, entry, i, device_fp if isinstance(device_fp, str) else None, trust_roots)
+    if isinstance(manifest, dict):
+        review_checks(report, path, manifest, raw, trust_roots)
     papers_dir = path / mf.PAPERS_DIR
     extra = sorted(p.name for p in papers_dir.iterdir()) if papers_dir.is_dir() else []
     for name in extra:
         if name not in listed:
             report.fail(f"package.unlisted_file[{name}]")
     others = sorted(p.name for p in path.iterdir() if p.name not in (mf.MANIFEST_NAME, mf.SIGNATURE_NAME,
-                                                                     mf.PAPERS_DIR))
+                                                                     STAFF_SIGNATURE_NAME, mf.PAPERS_DIR))
     for name in others:
         report.fail(f"package.unexpected_file[{name}]")
     return report
