@@ -35,6 +35,7 @@ from kiosk.dossier.pdfa import BuiltPage, build_pdfa
 from kiosk.dossier.signing import SignResult, countersign_bytes, seal
 from kiosk.dossier.xmp import KD_SCHEMA_VERSION, build_xmp
 from kiosk.errors import KioskError
+from kiosk.fsutil import fsync_dir, write_durable
 from kiosk.timeutil import iso, now_vn
 
 log = logging.getLogger("kiosk.dossier")
@@ -101,19 +102,6 @@ def build_paper(paper: Paper, cfg: Config, signer: Any, *, policy: EncodingPolic
     return BuiltPaper(sealed.data, records, omitted, sealed)
 
 
-def _write(path: Path, data: bytes) -> None:
-    with open(path, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def make_paper_pdf(paper: Paper, out_path: Path, cfg: Config, signer: Any) -> Path:
@@ -123,7 +111,7 @@ def make_paper_pdf(paper: Paper, out_path: Path, cfg: Config, signer: Any) -> Pa
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    _write(tmp, built.data)
+    write_durable(tmp, built.data)
     os.replace(tmp, out_path)
     return out_path
 
@@ -191,19 +179,19 @@ def build_package(dossier: Dossier, out_dir: Path, cfg: Config) -> Path:
         entries = []
         for paper in dossier.papers:
             built = build_paper(paper, cfg, signer)
-            _write(tmp / mf.PAPERS_DIR / f"{paper.storage_code}.pdf", built.data)
+            write_durable(tmp / mf.PAPERS_DIR / f"{paper.storage_code}.pdf", built.data)
             entries.append(_paper_entry(paper, built))
         manifest = manifest_for(dossier, cfg, cert_fp, entries)
         mf.validate(manifest)
         data = mf.encode(manifest)
-        _write(tmp / mf.MANIFEST_NAME, data)
-        _write(tmp / mf.SIGNATURE_NAME, mf.sign(data, signer))
-        _fsync_dir(tmp / mf.PAPERS_DIR)
-        _fsync_dir(tmp)
+        write_durable(tmp / mf.MANIFEST_NAME, data)
+        write_durable(tmp / mf.SIGNATURE_NAME, mf.sign(data, signer))
+        fsync_dir(tmp / mf.PAPERS_DIR)
+        fsync_dir(tmp)
         if out_dir.exists():
             out_dir.rmdir()
         os.rename(tmp, out_dir)
-        _fsync_dir(out_dir.parent)
+        fsync_dir(out_dir.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -219,6 +207,6 @@ def countersign(in_pdf: Path, out_pdf: Path, cfg: Config) -> Path:
     out_pdf = Path(out_pdf)
     out_pdf.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_pdf.with_name(f".{out_pdf.name}.{uuid.uuid4().hex[:8]}.tmp")
-    _write(tmp, result.data)
+    write_durable(tmp, result.data)
     os.replace(tmp, out_pdf)
     return out_pdf

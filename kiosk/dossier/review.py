@@ -39,6 +39,7 @@ from kiosk.config import Config
 from kiosk.dossier import manifest as mf
 from kiosk.dossier.keys import device_signer, fingerprint, signer_certificate, staff_signer
 from kiosk.errors import KioskError
+from kiosk.fsutil import fsync_dir, write_durable
 from kiosk.timeutil import iso, now_vn
 
 if TYPE_CHECKING:
@@ -51,19 +52,6 @@ DECISIONS = ("confirmed", "returned")
 MAX_REASON = 500
 
 
-def _write(path: Path, data: bytes) -> None:
-    with open(path, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def review_package(src: Path, out: Path, cfg: Config, *, decision: str = "confirmed",
@@ -112,21 +100,21 @@ def review_package(src: Path, out: Path, cfg: Config, *, decision: str = "confir
                                              "staff_certificate_sha256": staff_fp}
                 entry["size"] = len(data)
                 entry["sha256"] = hashlib.sha256(data).hexdigest()
-            _write(tmp / entry["file"], data)
+            write_durable(tmp / entry["file"], data)
         manifest["staff_review"] = {"decision": decision, "reason": reason, "reviewed_at": iso(when),
                                     "staff_certificate_sha256": staff_fp,
                                     "previous_manifest_sha256": hashlib.sha256(raw).hexdigest()}
         mf.validate(manifest)
         data = mf.encode(manifest)
-        _write(tmp / mf.MANIFEST_NAME, data)
-        _write(tmp / mf.SIGNATURE_NAME, mf.sign(data, device))
-        _write(tmp / STAFF_SIGNATURE_NAME, mf.sign(data, staff))
-        _fsync_dir(tmp / mf.PAPERS_DIR)
-        _fsync_dir(tmp)
+        write_durable(tmp / mf.MANIFEST_NAME, data)
+        write_durable(tmp / mf.SIGNATURE_NAME, mf.sign(data, device))
+        write_durable(tmp / STAFF_SIGNATURE_NAME, mf.sign(data, staff))
+        fsync_dir(tmp / mf.PAPERS_DIR)
+        fsync_dir(tmp)
         if out.exists():
             out.rmdir()
         os.rename(tmp, out)
-        _fsync_dir(out.parent)
+        fsync_dir(out.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
