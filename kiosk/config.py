@@ -137,6 +137,14 @@ class VisionConfig:
 class OcrConfig:
     language: str = _f("vie", "Tesseract language model(s), e.g. 'vie' or 'vie+eng'.")
     thread_limit: int = _f(1, "OMP_THREAD_LIMIT for Tesseract (1 is fastest per page on small CPUs).")
+    max_workers: int = _f(0, "Tesseract processes run at once (0: one per CPU core). One page is cut "
+                          "into that many horizontal bands read concurrently; k pages share them, "
+                          "max(1, max_workers // k) bands each.")
+
+    def validate(self) -> None:
+        if self.max_workers < 0:
+            raise ConfigError("config.bad_value", key="ocr.max_workers",
+                              detail="must be >= 0 (0: every core)")
 
 
 @dataclass(frozen=True)
@@ -199,6 +207,13 @@ class OutboxConfig:
 
 
 @dataclass(frozen=True)
+class ReviewConfig:
+    hold_for_staff: bool = _f(False, "Hold each new submission on the kiosk until a one-stop officer "
+                              "confirms or returns it on the staff screen (R12); only then is it sent. Off: "
+                              "submissions are sent at once and reviewed at the back end.")
+
+
+@dataclass(frozen=True)
 class Config:
     terminal: TerminalConfig = field(default_factory=TerminalConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
@@ -209,6 +224,7 @@ class Config:
     signing: SigningConfig = field(default_factory=SigningConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    review: ReviewConfig = field(default_factory=ReviewConfig)
 
     @property
     def data_dir(self) -> Path:

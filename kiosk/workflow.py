@@ -28,7 +28,7 @@ import numpy as np
 from kiosk.config import Config
 from kiosk.core.applicant import Applicant, Identifier, IdKind, IdSource, Party
 from kiosk.core.catalogue import Catalogue, Component, PaperKind, Procedure
-from kiosk.core.dossier_model import CaptureVariant, PageCapture, Side
+from kiosk.core.dossier_model import CaptureVariant, PageCapture, Side, short_code
 from kiosk.core.session import CaptureStep, CitizenSession, PaperPlan, State, sweep_stale_sessions
 from kiosk.devices.camera import Frame
 from kiosk.devices.manager import DeviceManager
@@ -37,6 +37,7 @@ from kiosk.errors import KioskError
 from kiosk.logging import mask_id
 from kiosk.messages import t
 from kiosk.queue.outbox import Outbox
+from kiosk.staffreview import HeldSubmission, ReviewDesk
 from kiosk.timeutil import now_vn
 from kiosk.vision.assess import Assessment, assess_frame
 
@@ -98,11 +99,6 @@ class SubmitOutcome:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
-def short_code(submission_id: str) -> str:
-    """The code printed in large type on the receipt: 8 characters of the submission id."""
-    return submission_id[:8].upper()
-
-
 class Workflow:
     """One kiosk's use cases. Not thread-safe: the UI thread (or the demo) calls it."""
 
@@ -129,6 +125,7 @@ class Workflow:
         if swept:
             log.warning("removed data left by an interrupted session", extra={"folders": swept})
         self.session = self._make_session()
+        self._desk: ReviewDesk | None = None
 
     # ------------------------------------------------------------------ session
     def _make_session(self) -> CitizenSession:
@@ -399,7 +396,7 @@ class Workflow:
         sha = ""
         if self.outbox is not None:
             t1 = time.perf_counter()
-            entry = self.outbox.enqueue(out)
+            entry = self.outbox.enqueue(out, hold=self.cfg.review.hold_for_staff)
             sha = entry.sha256
             timings["enqueue"] = (time.perf_counter() - t1) * 1000
         receipt = self.receipt_for(dossier.submission_id)
@@ -435,10 +432,38 @@ class Workflow:
         ]
         if s.fee_total_vnd:
             lines.append((t("receipt.fee", lang), f"{s.fee_total_vnd:,} đ".replace(",", ".")))
+        if self.cfg.review.hold_for_staff:
+            lines.append((t("receipt.status", lang), t("receipt.awaiting_review", lang)))
         qr = "|".join(["KIOSK1", submission_id, s.procedure_code, mask_id(account.value),
                        self.cfg.terminal.id])
         return Receipt(title=t("receipt.title", lang), header=self.cfg.terminal.agency_name, lines=lines,
                        qr_payload=qr, footer=t("receipt.footer", lang))
+
+    # ------------------------------------------------------------------ staff review (R12)
+    @property
+    def review_desk(self) -> ReviewDesk:
+        """The staff review desk over this kiosk's outbox (created on first use)."""
+        if self.outbox is None:
+            raise KioskError("workflow.no_outbox")
+        if self._desk is None:
+            self._desk = ReviewDesk(self.cfg, self.outbox)
+        return self._desk
+
+    def held_submissions(self) -> list[HeldSubmission]:
+        return self.review_desk.held() if self.outbox is not None else []
+
+    def open_review(self, submission_id: str) -> HeldSubmission:
+        return self.review_desk.open(submission_id)
+
+    def close_review(self) -> None:
+        if self._desk is not None:
+            self._desk.close()
+
+    def confirm_review(self, submission_id: str) -> None:
+        self.review_desk.confirm(submission_id)
+
+    def return_review(self, submission_id: str, reason_key: str) -> None:
+        self.review_desk.return_submission(submission_id, reason_key)
 
     def finish(self) -> None:
         if self.session.state != State.END:

@@ -151,6 +151,11 @@ def new_submission_id() -> str:
     return uuid.uuid4().hex
 
 
+def short_code(submission_id: str) -> str:
+    """The code printed in large type on the receipt and shown to staff: 8 characters of the id."""
+    return submission_id[:8].upper()
+
+
 @dataclass
 class Dossier:
     """Everything one citizen session submits."""

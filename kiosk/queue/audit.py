@@ -18,7 +18,8 @@ from typing import Any
 from kiosk.timeutil import iso, now_vn
 
 GENESIS = "0" * 64
-ALLOWED_FIELDS = {"submission_id", "sha256", "size", "reason", "receiver", "chunks", "status", "terminal"}
+ALLOWED_FIELDS = {"submission_id", "sha256", "size", "reason", "receiver", "chunks", "status", "terminal",
+                  "previous_sha256"}
 
 
 def _line_hash(line: bytes) -> str:

@@ -5,8 +5,11 @@ Layout under ``<data_dir>/outbox/``: ``outbox.db`` (SQLite, WAL, ``synchronous=F
 
 Life of an entry::
 
-    queued -> sending -> sent -> receipted -> purged
-                 \\________\\____-> rejected (reason from the receiver)
+    [held ->] queued -> sending -> sent -> receipted -> purged
+                           \\________\\____-> rejected (reason from the receiver)
+
+``held`` (``review.hold_for_staff``, R12): the package waits for a one-stop officer on the kiosk; the
+reviewed package replaces it (``release``) and the entry is queued. Held entries are never sent.
 
 Durability order on ``enqueue``: the encrypted blob is written as ``.part``, fsynced, renamed and its
 folder fsynced; only then is the row committed (synchronous=FULL fsyncs the WAL); only after the commit
@@ -21,11 +24,13 @@ between those steps are finished on the next open (``recover``).
 from __future__ import annotations
 
 import fcntl
+import io
 import json
 import logging
 import os
 import shutil
 import sqlite3
+import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -35,13 +40,20 @@ from typing import Any
 from kiosk.config import Config
 from kiosk.errors import KioskError
 from kiosk.queue.audit import AuditLog
-from kiosk.queue.chunking import HashingSink, PackageInfo, read_package_info, write_archive
+from kiosk.queue.chunking import (
+    MANIFEST,
+    HashingSink,
+    PackageInfo,
+    extract_archive,
+    read_package_info,
+    write_archive,
+)
 from kiosk.queue.crypto import SegmentReader, SegmentWriter, load_or_create_key, segment_count
 from kiosk.timeutil import iso, now_vn
 
 log = logging.getLogger("kiosk.queue.outbox")
 
-STATES = ("queued", "sending", "sent", "receipted", "purged", "rejected")
+STATES = ("held", "queued", "sending", "sent", "receipted", "purged", "rejected")
 PENDING = ("queued", "sending", "sent")
 FINAL = ("purged", "rejected")
 MB = 1024 * 1024
@@ -204,8 +216,9 @@ class Outbox:
     def _blob_path(self, submission_id: str) -> Path:
         return self.blobs / f"{submission_id}.kob"
 
-    def enqueue(self, package_dir: Path, *, remove_plaintext: bool = True) -> Entry:
-        """Encrypt the package into the outbox, commit its row, then delete the plaintext folder.
+    def enqueue(self, package_dir: Path, *, remove_plaintext: bool = True, hold: bool = False) -> Entry:
+        """Encrypt the package into the outbox, commit its row, then delete the plaintext folder. With
+        ``hold`` the entry waits for a staff review (state ``held``) instead of being queued.
 
         Idempotent: enqueueing the same submission (same id and hash) again returns the existing entry;
         the same id with different content is refused (``outbox.duplicate_id``).
@@ -218,26 +231,31 @@ class Outbox:
         if free < info.size * 1.1 + 16 * MB:
             raise KioskError("outbox.disk_full", free_mb=free // MB)
         with self._file_lock():
-            entry = self._enqueue_locked(package_dir, info)
+            entry = self._enqueue_locked(package_dir, info, "held" if hold else "queued")
         if remove_plaintext:
             self._remove_plaintext(package_dir)
         return entry
 
-    def _enqueue_locked(self, package_dir: Path, info: PackageInfo) -> Entry:
+    def _write_blob(self, package_dir: Path, info: PackageInfo, final: Path) -> tuple[Path, str, int, int]:
+        """Encrypt the package's archive into ``final``'s ``.part`` (fsynced): (part, sha256, size, count)."""
         chunk_size = self.cfg.mqtt.chunk_size
-        sid = info.submission_id
-        final = self._blob_path(sid)
         part = final.with_suffix(".part")
         with part.open("wb") as fh:
             os.fchmod(fh.fileno(), 0o600)
-            writer = SegmentWriter(fh, self._key, sid, chunk_size)
+            writer = SegmentWriter(fh, self._key, info.submission_id, chunk_size)
             sink = HashingSink(writer)
             write_archive(package_dir, info.files, sink)
             count = writer.close()
             fh.flush()
             os.fsync(fh.fileno())
-        digest = sink.hash.hexdigest()
         assert count == segment_count(sink.size, chunk_size)
+        return part, sink.hash.hexdigest(), sink.size, count
+
+    def _enqueue_locked(self, package_dir: Path, info: PackageInfo, state: str) -> Entry:
+        chunk_size = self.cfg.mqtt.chunk_size
+        sid = info.submission_id
+        final = self._blob_path(sid)
+        part, digest, size, count = self._write_blob(package_dir, info, final)
         existing = self.get(sid)
         if existing is not None:
             part.unlink()
@@ -251,10 +269,12 @@ class Outbox:
             db.execute(
                 "INSERT INTO entries (submission_id, terminal_id, sha256, size, chunk_size, chunks, blob, "
                 "state, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (sid, info.terminal_id, digest, sink.size, chunk_size, count, final.name, "queued", now, now),
+                (sid, info.terminal_id, digest, size, chunk_size, count, final.name, state, now, now),
             )
-        self.audit.append("enqueued", submission_id=sid, sha256=digest, size=sink.size, chunks=count)
-        log.info("package queued", extra={"submission_id": sid, "size": sink.size, "chunks": count})
+        self.audit.append("enqueued", submission_id=sid, sha256=digest, size=size, chunks=count,
+                          status="held" if state == "held" else None)
+        log.info("package queued",
+                 extra={"submission_id": sid, "size": size, "chunks": count, "state": state})
         entry = self.get(sid)
         assert entry is not None
         return entry
@@ -272,6 +292,78 @@ class Outbox:
         if entry.blob is None:
             raise KioskError("outbox.no_payload", submission_id=entry.submission_id)
         return SegmentReader(self.blobs / entry.blob, self._key, entry.submission_id, entry.size)
+
+    def read_manifest(self, submission_id: str) -> dict[str, Any]:
+        """The manifest of an entry that still has its payload, decrypted in memory (it is the archive's
+        first member, so only the first segment or two are decrypted)."""
+        entry = self.get(submission_id)
+        if entry is None:
+            raise KioskError("outbox.no_payload", submission_id=submission_id)
+        with self.open_payload(entry) as reader:
+            try:
+                with tarfile.open(fileobj=_PayloadStream(reader), mode="r|") as tar:
+                    for ti in tar:
+                        if ti.name == MANIFEST:
+                            fobj = tar.extractfile(ti)
+                            if fobj is not None:
+                                manifest: dict[str, Any] = json.loads(fobj.read().decode("utf-8"))
+                                return manifest
+                        break
+            except (tarfile.TarError, ValueError) as exc:
+                raise KioskError("outbox.blob_corrupt", submission_id=submission_id) from exc
+        raise KioskError("outbox.blob_corrupt", submission_id=submission_id)
+
+    def extract_package(self, submission_id: str, dest: Path) -> Path:
+        """Decrypt an entry's package into the new folder ``dest`` (the caller wipes it); returns ``dest``."""
+        entry = self.get(submission_id)
+        if entry is None:
+            raise KioskError("outbox.no_payload", submission_id=submission_id)
+        with self.open_payload(entry) as reader:
+            try:
+                extract_archive(io.BufferedReader(_PayloadStream(reader)), Path(dest),
+                                max_bytes=entry.size)
+            except ValueError as exc:
+                raise KioskError("outbox.blob_corrupt", submission_id=submission_id) from exc
+        return Path(dest)
+
+    def held(self) -> list[Entry]:
+        """Entries waiting for a staff review, oldest first."""
+        return self.entries(("held",))
+
+    def release(self, submission_id: str, reviewed_dir: Path) -> Entry:
+        """Swap a held entry's package for its reviewed version (same submission id) and queue it.
+
+        The new blob is written and fsynced under a new name, then one transaction points the row at it
+        and queues it, then the old blob is removed: a crash before the commit leaves the entry held with
+        its old package (the orphan new blob is removed by ``recover``), after it the entry is queued.
+        """
+        reviewed_dir = Path(reviewed_dir)
+        info = read_package_info(reviewed_dir)
+        if info.submission_id != submission_id or info.terminal_id != self.cfg.terminal.id:
+            raise KioskError("outbox.bad_package", path=str(reviewed_dir),
+                             detail="the reviewed package is another submission")
+        with self._file_lock():
+            entry = self.get(submission_id)
+            if entry is None or entry.state != "held":
+                raise KioskError("outbox.not_held", submission_id=submission_id)
+            final = self.blobs / f"{submission_id}.{os.urandom(4).hex()}.kob"
+            part, digest, size, count = self._write_blob(reviewed_dir, info, final)
+            os.replace(part, final)
+            fsync_dir(self.blobs)
+            with self._tx() as db:
+                db.execute("UPDATE entries SET state='queued', sha256=?, size=?, chunk_size=?, chunks=?, "
+                           "blob=?, updated_at=? WHERE submission_id=? AND state='held'",
+                           (digest, size, self.cfg.mqtt.chunk_size, count, final.name, iso(now_vn()),
+                            submission_id))
+            if entry.blob and (self.blobs / entry.blob).exists():
+                (self.blobs / entry.blob).unlink()
+                fsync_dir(self.blobs)
+        self.audit.append("reviewed", submission_id=submission_id, sha256=digest,
+                          previous_sha256=entry.sha256, size=size, chunks=count)
+        log.info("reviewed package queued", extra={"submission_id": submission_id, "size": size})
+        released = self.get(submission_id)
+        assert released is not None
+        return released
 
     # ---- state changes ------------------------------------------------------------------------------
 
@@ -376,3 +468,25 @@ class Outbox:
             if e.blob is None or not (self.blobs / e.blob).exists():
                 self._set(e.submission_id, "rejected", only_from=PENDING, reason="local: payload missing")
                 log.error("queued package has no payload", extra={"submission_id": e.submission_id})
+
+
+class _PayloadStream(io.RawIOBase):
+    """Sequential, read-only file object over the decrypted segments of an outbox blob."""
+
+    def __init__(self, reader: SegmentReader) -> None:
+        super().__init__()
+        self._reader = reader
+        self._index = 0
+        self._buf = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while not self._buf and self._index < self._reader.count:
+            self._buf = self._reader.read(self._index)
+            self._index += 1
+        n = min(len(b), len(self._buf))
+        b[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n

@@ -1,4 +1,8 @@
-"""The staff (maintenance) screen: PIN-protected view of device health and the outbox.
+"""The staff screen: PIN-protected view of device health and the outbox, and the review desk (R12).
+
+With ``review.hold_for_staff`` new submissions wait on the kiosk: the officer opens one, compares its pages
+with the originals, and confirms it (every paper countersigned) or returns it with a reason
+(``kiosk.staffreview``). The decrypted copy shown is wiped when the review closes, on exit and on lock.
 
 Reached from a small button on the welcome screen, only while no citizen session is running. The PIN is
 checked against the stored hash (``kiosk.screens.pin``); without a PIN the screen stays locked. After
@@ -8,11 +12,13 @@ after a period without touches (``KioskUI.staff_idle_s``).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from kivy.metrics import dp
 from kivy.uix.anchorlayout import AnchorLayout
 from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.image import Image
 from kivy.uix.scrollview import ScrollView
 from kivy.uix.widget import Widget
 
@@ -40,12 +46,19 @@ class StaffScreen(KioskScreen):
         self.locked_until = 0.0
         self.devices: list[dict[str, Any]] | None = None
         self.outbox: dict[str, Any] | None = None
+        self.held: list[Any] = []
+        self.review: Any = None            # the open HeldSubmission (with page images), if any
+        self.choosing_reason = False
+        self.notice = ""
 
     def lock(self) -> None:
         self.unlocked = False
         self.pin = ""
         self.devices = None
         self.outbox = None
+        self.held = []
+        self._close_review()
+        self.notice = ""
 
     def on_enter_state(self) -> None:
         super().on_enter_state()
@@ -92,21 +105,65 @@ class StaffScreen(KioskScreen):
     def refresh(self) -> None:
         wf = self.ui.workflow
 
-        def query() -> tuple[list[dict[str, Any]], dict[str, Any]]:
-            return device_status(wf), outbox_status(wf)
+        def query() -> tuple[list[dict[str, Any]], dict[str, Any], list[Any]]:
+            return device_status(wf), outbox_status(wf), list(wf.held_submissions())
 
-        def done(result: tuple[list[dict[str, Any]], dict[str, Any]]) -> None:
-            self.devices, self.outbox = result
+        def done(result: tuple[list[dict[str, Any]], dict[str, Any], list[Any]]) -> None:
+            self.devices, self.outbox, self.held = result
 
         self.ui.run_async(query, done, busy_key="ui.staff_loading")
 
+    # --------------------------------------------------------------- review desk
+    def _close_review(self) -> None:
+        self.ui.workflow.close_review()  # idempotent: whatever was decrypted for the officer is wiped
+        self.review = None
+        self.choosing_reason = False
+
+    def _open_review(self, index: int) -> None:
+        sid = self.held[index].submission_id
+        self.notice = ""
+
+        def done(held: Any) -> None:
+            self.review = held
+
+        self.ui.run_async(lambda: self.ui.workflow.open_review(sid), done, busy_key="ui.staff_loading")
+
+    def _decide(self, reason_key: str | None) -> None:
+        review = self.review
+        wf = self.ui.workflow
+
+        def work() -> None:
+            if reason_key is None:
+                wf.confirm_review(review.submission_id)
+            else:
+                wf.return_review(review.submission_id, reason_key)
+
+        def done(_result: Any) -> None:
+            self.review = None
+            self.choosing_reason = False
+            key = "ui.review_confirmed" if reason_key is None else "ui.review_returned"
+            self.notice = self.t(key, code=review.short_code)
+            self.refresh()
+
+        self.ui.run_async(work, done, busy_key="ui.review_working")
+
+    def _ask_reason(self) -> None:
+        self.choosing_reason = True
+        self.render()
+
+    def _back_to_list(self) -> None:
+        self._close_review()
+        self.render()
+
     def _exit(self) -> None:
-        self.ui.exit_staff()
+        self.ui.exit_staff()  # locks the screen, which wipes any open review
 
     # --------------------------------------------------------------- layout
     def body(self) -> Widget:
         if not self.unlocked:
             return self._pin_body()
+        if self.review is not None:
+            return self._review_body()
         return self._status_body()
 
     def _pin_body(self) -> Widget:
@@ -134,6 +191,14 @@ class StaffScreen(KioskScreen):
         scroll = ScrollView(do_scroll_x=False)
         col = BoxLayout(orientation="vertical", spacing=dp(theme.SPACING))
         fit_height(col)
+        # the officer's work first: submissions waiting for review (R12), then the machine's health
+        col.add_widget(KLabel(self.t("ui.staff_reviews"), size=theme.FONT_LARGE, bold=True))
+        if self.notice:
+            col.add_widget(KLabel(self.notice, color=theme.SUCCESS, name="review_notice"))
+        if not self.held:
+            col.add_widget(KLabel(self.t("ui.review_none"), color=theme.TEXT_MUTED, name="review_none"))
+        for i, held in enumerate(self.held):
+            col.add_widget(self._held_row(i, held))
         col.add_widget(KLabel(self.t("ui.staff_devices"), size=theme.FONT_LARGE, bold=True))
         for i, dev in enumerate(self.devices or []):
             col.add_widget(self._device_row(i, dev))
@@ -149,6 +214,53 @@ class StaffScreen(KioskScreen):
                 )
             )
         col.add_widget(panel)
+        scroll.add_widget(col)
+        return scroll
+
+    def _summary_text(self, held: Any) -> str:
+        procedure = f"{held.procedure_code} {held.procedure_name}".strip()
+        return self.t("ui.review_summary", code=held.short_code, procedure=procedure,
+                      applicant=held.applicant, papers=len(held.papers),
+                      time=str(held.created_at)[11:16] + " " + str(held.created_at)[8:10] + "/"
+                      + str(held.created_at)[5:7])
+
+    def _held_row(self, index: int, held: Any) -> Widget:
+        panel = Panel(orientation="horizontal", size_hint_y=None, height=dp(88), name=f"held_{index}")
+        panel.add_widget(KLabel(self._summary_text(held), size_hint_x=0.75, name=f"held_{index}_text"))
+        panel.add_widget(KButton(self.t("ui.review_open"), partial(self._open_review, index),
+                                 kind="primary", name=f"review_open_{index}", size_hint_x=0.25))
+        return panel
+
+    def _review_body(self) -> Widget:
+        """The open submission: its summary, then each paper with its pages side by side."""
+        held = self.review
+        scroll = ScrollView(do_scroll_x=False)
+        col = BoxLayout(orientation="vertical", spacing=dp(theme.SPACING))
+        fit_height(col)
+        col.add_widget(KLabel(self._summary_text(held), bold=True, name="review_summary"))
+        if self.choosing_reason:  # the reasons replace the pages, so that all of them are in view
+            col.add_widget(KLabel(self.t("ui.review_choose_reason"), bold=True, name="review_reason_prompt"))
+            from kiosk.staffreview import RETURN_REASONS
+
+            for key in RETURN_REASONS:
+                col.add_widget(KButton(self.t(f"review.reason_{key}"), partial(self._decide, key),
+                                       kind="secondary", name=f"reason_{key}", size_hint_y=None,
+                                       height=dp(64)))
+            scroll.add_widget(col)
+            return scroll
+        for i, paper in enumerate(held.papers):
+            col.add_widget(KLabel(self.t("ui.review_paper", name=paper.name, pages=paper.pages),
+                                  size=theme.FONT_LARGE, name=f"review_paper_{i}"))
+            strip = ScrollView(do_scroll_y=False, size_hint_y=None, height=dp(300))
+            row = BoxLayout(orientation="horizontal", size_hint_x=None, spacing=dp(8))
+            row.bind(minimum_width=row.setter("width"))
+            for k, image in enumerate(paper.images):
+                img = Image(source=str(image), nocache=True, fit_mode="contain", size_hint_x=None,
+                            width=dp(220))
+                img.name = f"review_page_{i}_{k}"
+                row.add_widget(img)
+            strip.add_widget(row)
+            col.add_widget(strip)
         scroll.add_widget(col)
         return scroll
 
@@ -196,6 +308,15 @@ class StaffScreen(KioskScreen):
 
     def actions(self) -> list[Widget]:
         buttons: list[Widget] = []
+        if self.unlocked and self.review is not None:
+            buttons.append(KButton(self.t("ui.review_back"), self._back_to_list, kind="secondary",
+                                   name="review_back", size_hint_x=None, width=dp(260)))
+            if not self.choosing_reason:
+                buttons.append(KButton(self.t("ui.review_return"), self._ask_reason, kind="danger",
+                                       name="review_return", size_hint_x=None, width=dp(260)))
+            buttons.append(KButton(self.t("ui.review_confirm"), lambda: self._decide(None), kind="primary",
+                                   name="review_confirm", size_hint_x=None, width=dp(300)))
+            return buttons
         if self.unlocked:
             buttons.append(
                 KButton(

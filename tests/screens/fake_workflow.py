@@ -355,3 +355,29 @@ class FakeWorkflow:
         )
         s.submitted({"submission_id": dossier.submission_id, "short_code": code})
         return SubmitOutcome(dossier.submission_id, code, "0" * 64, receipt, receipt_path)
+
+    # ------------------------------------------------------------------ staff review desk
+    # The review desk is real when a scenario sets ``self.desk`` (a kiosk.staffreview.ReviewDesk over a
+    # real outbox); otherwise nothing is held.
+    desk: Any = None
+
+    def held_submissions(self) -> list[Any]:
+        self.calls.append("held_submissions")
+        return self.desk.held() if self.desk is not None else []
+
+    def open_review(self, submission_id: str) -> Any:
+        self.calls.append("open_review")
+        return self.desk.open(submission_id)
+
+    def close_review(self) -> None:
+        self.calls.append("close_review")
+        if self.desk is not None:
+            self.desk.close()
+
+    def confirm_review(self, submission_id: str) -> None:
+        self.calls.append("confirm_review")
+        self.desk.confirm(submission_id)
+
+    def return_review(self, submission_id: str, reason_key: str) -> None:
+        self.calls.append(f"return_review:{reason_key}")
+        self.desk.return_submission(submission_id, reason_key)

@@ -259,6 +259,26 @@ def test_staff_screen_needs_the_pin_and_shows_devices_and_outbox(run_ui: RunUi) 
     assert o["unlocked_after_exit"] is False
 
 
+def test_staff_review_desk_confirms_and_returns_held_submissions(run_ui: RunUi) -> None:
+    o = run_ui("staff_review")
+    codes = [s[:8].upper() for s in o["sids"]]
+    assert [row.split(" · ")[0] for row in o["held_rows"]] == [f"Mã {c}" for c in codes]
+    assert o["outbox_held"] == "Chờ cán bộ xác nhận: 2"
+    assert o["summary"].startswith(f"Mã {codes[0]} · thủ tục ") and "· 2 giấy tờ ·" in o["summary"]
+    assert all(p.endswith(": 1 trang") for p in o["papers"])
+    assert o["page_widgets"] == ["review_page_0_0", "review_page_1_0"]
+    assert o["decrypted_while_open"] == 2
+    assert o["notice_confirm"] == t("ui.review_confirmed", code=codes[0])
+    assert [row.split(" · ")[0] for row in o["held_after_confirm"]] == [f"Mã {codes[1]}"]
+    assert o["reason_prompt"] == t("ui.review_choose_reason") and o["confirm_still_there"] is True
+    assert o["notice_return"] == t("ui.review_returned", code=codes[1])
+    assert o["review_none"] == t("ui.review_none")
+    assert o["states"] == ["queued", "queued"]
+    assert o["calls"] == ["held_submissions", "open_review", "confirm_review", "held_submissions",
+                          "open_review", "return_review:unreadable", "held_submissions", "close_review"]
+    assert o["decrypted_after"] == 0
+
+
 def test_screens_on_the_real_workflow_and_simulated_devices(run_ui: RunUi) -> None:
     o = run_ui("real_workflow")
     birth = Catalogue.load().get("1.001193")

@@ -536,12 +536,70 @@ def scenario_real_workflow(h: Harness) -> dict[str, Any]:
     return obs
 
 
+def scenario_staff_review(h: Harness) -> dict[str, Any]:
+    """The review desk on the staff screen over a real outbox holding two real packages: open one (its
+    pages shown), confirm it; open the other, return it with a reason; both end up queued for sending."""
+    import uuid
+
+    from kiosk.config import from_dict
+    from kiosk.queue.fixtures import build_template, clone_package
+    from kiosk.queue.outbox import Outbox
+    from kiosk.staffreview import ReviewDesk
+
+    cfg = from_dict({"paths": {"data_dir": str(h.out / "desk")}, "terminal": {"id": "KIOSK-UI-TEST"},
+                     "outbox": {"min_free_mb": 16}, "review": {"hold_for_staff": True}})
+    template = build_template(cfg, h.out / "template", papers=[0.02, 0.02])
+    outbox = Outbox(cfg.data_dir / "outbox", cfg)
+    sids = []
+    for _ in range(2):
+        sid = uuid.uuid4().hex
+        outbox.enqueue(clone_package(template, h.out / "pkgs" / sid, sid, cfg), hold=True)
+        sids.append(sid)
+    h.wf.desk = ReviewDesk(cfg, outbox)
+    h.wf.outbox = outbox  # the staff screen's outbox counters come from the real outbox too
+    obs: dict[str, Any] = {"sids": sids}
+    h.tap("staff")
+    h.type_keys("246810")
+    h.tap("staff_unlock")
+    h.idle_ui()
+    obs["held_rows"] = [h.text(f"held_{i}_text") for i in range(2)]
+    obs["outbox_held"] = h.text("outbox_held")
+    h.tap("review_open_0")
+    h.idle_ui()
+    obs["summary"] = h.text("review_summary")
+    obs["papers"] = [h.text("review_paper_0"), h.text("review_paper_1")]
+    pages = ("review_page_0_0", "review_page_1_0", "review_page_1_1")
+    obs["page_widgets"] = sorted(n for n in pages if h.has(n))
+    obs["decrypted_while_open"] = len(list((cfg.data_dir / "review").rglob("*.png")))
+    h.snap("staff-review")
+    h.tap("review_confirm")
+    h.idle_ui()
+    obs["notice_confirm"] = h.text("review_notice")
+    obs["held_after_confirm"] = [h.text("held_0_text")] if h.has("held_0_text") else []
+    h.tap("review_open_0")
+    h.idle_ui()
+    h.tap("review_return")
+    obs["reason_prompt"] = h.text("review_reason_prompt")
+    obs["confirm_still_there"] = h.has("review_confirm")
+    h.tap("reason_unreadable")
+    h.idle_ui()
+    obs["notice_return"] = h.text("review_notice")
+    obs["review_none"] = h.text("review_none")
+    obs["states"] = [e.state for e in (outbox.get(s) for s in sids) if e is not None]
+    h.tap("staff_exit")
+    obs["calls"] = [c for c in h.wf.calls if "review" in c or c == "held_submissions"]
+    obs["decrypted_after"] = len(list((cfg.data_dir / "review").rglob("*")))
+    outbox.close()
+    return obs
+
+
 SCENARIOS: dict[str, tuple[Callable[[Harness], dict[str, Any]], dict[str, Any]]] = {
     "happy_path": (scenario_happy_path, {}),
     "cancel": (scenario_cancel, {}),
     "timeout": (scenario_timeout, {}),
     "language": (scenario_language, {}),
     "staff": (scenario_staff, {"staff_pin": "246810"}),
+    "staff_review": (scenario_staff_review, {"staff_pin": "246810"}),
     "real_workflow": (scenario_real_workflow, {"real": True}),
 }
 

@@ -1,0 +1,187 @@
+"""The staff review desk (R12): submissions held on the kiosk until an officer confirms or returns them.
+
+With ``review.hold_for_staff`` the workflow puts each new package into the outbox as *held*: encrypted
+and durable like any other, but not sent. On the staff screen the officer sees the held submissions, opens
+one (its papers' pages, decrypted into a private folder that is wiped when the review closes), compares
+them with the originals the citizen hands over, and either confirms (every paper countersigned, R11) or
+returns the submission with a reason. Either way :func:`kiosk.dossier.review.review_package` writes the
+reviewed package, signed by the officer, and the outbox swaps it in and releases it to the uplink: the back
+end receives the decision with the papers.
+
+Plain Python over the outbox and the file system; the Kivy staff screen is a view of this class.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import uuid
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kiosk.config import Config
+from kiosk.core.dossier_model import short_code
+from kiosk.errors import KioskError
+from kiosk.logging import mask_id
+
+if TYPE_CHECKING:
+    from kiosk.queue.outbox import Outbox
+
+log = logging.getLogger("kiosk.staffreview")
+
+THUMB_PX = 900  # long side of the page images shown to the officer
+RETURN_REASONS = ("missing_paper", "unreadable", "not_matching_original", "wrong_procedure")
+
+
+@dataclass(frozen=True)
+class PaperView:
+    name: str
+    pages: int
+    images: tuple[Path, ...] = ()  # display copies of the pages (PNG), only while the review is open
+
+
+@dataclass(frozen=True)
+class HeldSubmission:
+    submission_id: str
+    short_code: str
+    procedure_code: str
+    procedure_name: str   # from the catalogue ("" for a code it does not know)
+    applicant: str        # masked identifier: the officer checks the card, the screen shows the last digits
+    created_at: str
+    papers: tuple[PaperView, ...]
+
+
+@cache
+def _procedure_name(code: str) -> str:
+    from kiosk.core.catalogue import Catalogue
+
+    try:
+        return Catalogue.load().get(code).short_name
+    except KioskError:
+        return ""
+
+
+def _summary(manifest: dict[str, Any], images: dict[int, tuple[Path, ...]] | None = None) -> HeldSubmission:
+    sid = str(manifest["submission_id"])
+    party = manifest.get("principal") or manifest.get("applicant") or {}
+    papers = tuple(PaperView(str(p.get("name", "")), int(p.get("page_count", 0)), (images or {}).get(i, ()))
+                   for i, p in enumerate(manifest.get("papers", [])))
+    code = str(manifest.get("procedure_code", ""))
+    return HeldSubmission(sid, short_code(sid), code, _procedure_name(code),
+                          mask_id(str(party.get("id_value", ""))), str(manifest.get("created_at", "")),
+                          papers)
+
+
+def _page_images(pdf: Path, out_dir: Path, max_px: int) -> tuple[Path, ...]:
+    """The page images embedded in a paper's PDF, downscaled for the screen, as PNG files."""
+    import pikepdf
+    from pikepdf import PdfImage
+
+    out: list[Path] = []
+    with pikepdf.open(pdf) as doc:
+        for n, page in enumerate(doc.pages, 1):
+            images = list(page.get_images().values())
+            if not images:
+                continue
+            pil = PdfImage(images[0]).as_pil_image()  # type: ignore[arg-type]
+            pil.thumbnail((max_px, max_px))
+            target = out_dir / f"{pdf.stem}.p{n}.png"
+            pil.convert("RGB").save(target, optimize=False, compress_level=1)
+            out.append(target)
+    return tuple(out)
+
+
+class ReviewDesk:
+    """``ReviewDesk(cfg, outbox)``: list, open, confirm or return the submissions held for staff.
+
+    At most one submission is open at a time; its decrypted copy lives in ``<data_dir>/review/`` (0700) and
+    is wiped by :meth:`close`, by the decision, by the next :meth:`open`, and at start-up (power cut).
+    """
+
+    def __init__(self, cfg: Config, outbox: Outbox) -> None:
+        self.cfg = cfg
+        self.outbox = outbox
+        self.work = cfg.data_dir / "review"
+        self._open: tuple[str, Path] | None = None
+        if self.work.exists():
+            shutil.rmtree(self.work, ignore_errors=True)
+            log.warning("decrypted review copies left by an interrupted review were wiped")
+
+    def held(self) -> list[HeldSubmission]:
+        """The held submissions, oldest first (only their manifests are decrypted, in memory)."""
+        out = []
+        for entry in self.outbox.held():
+            try:
+                out.append(_summary(self.outbox.read_manifest(entry.submission_id)))
+            except KioskError as exc:
+                log.error("held submission unreadable", extra={"submission": entry.submission_id[:8],
+                                                               "error": exc.log_text()})
+        return out
+
+    def _decrypt(self, sid: str) -> Path:
+        self.close()
+        entry = self.outbox.get(sid)
+        if entry is None or entry.state != "held":
+            raise KioskError("review.not_held", code=sid[:8].upper())
+        self.work.mkdir(mode=0o700, exist_ok=True)
+        self.work.chmod(0o700)
+        folder = self.work / uuid.uuid4().hex
+        folder.mkdir(mode=0o700)
+        self._open = (sid, folder)
+        try:
+            return self.outbox.extract_package(sid, folder / "package")
+        except BaseException:
+            self.close()
+            raise
+
+    def open(self, sid: str, *, max_px: int = THUMB_PX) -> HeldSubmission:
+        """Decrypt a held submission and make display copies of its pages (wiped by :meth:`close`)."""
+        pkg = self._decrypt(sid)
+        try:
+            manifest = json.loads((pkg / "manifest.json").read_text("utf-8"))
+            shown = pkg.parent / "pages"
+            shown.mkdir(mode=0o700)
+            images = {i: _page_images(pkg / p["file"], shown, max_px)
+                      for i, p in enumerate(manifest.get("papers", []))}
+        except BaseException:
+            self.close()
+            raise
+        log.info("review opened", extra={"submission": sid[:8]})
+        return _summary(manifest, images)
+
+    def close(self) -> None:
+        """Wipe the decrypted copy of the open submission, if any."""
+        if self._open is not None:
+            shutil.rmtree(self._open[1], ignore_errors=True)
+            self._open = None
+
+    def confirm(self, sid: str) -> None:
+        """Confirm: countersign every paper, sign the decision, release the package to the uplink."""
+        self._decide(sid, "confirmed", None)
+
+    def return_submission(self, sid: str, reason_key: str, note: str = "") -> None:
+        """Return with a reason (one of ``RETURN_REASONS``, recorded in Vietnamese, plus an optional
+        note); the package goes to the back end with the signed decision and the papers as captured."""
+        from kiosk.messages import t
+
+        if reason_key not in RETURN_REASONS:
+            raise KioskError("review.bad_reason", reason=reason_key)
+        reason = t(f"review.reason_{reason_key}", "vi")
+        if note.strip():
+            reason = f"{reason}: {note.strip()}"
+        self._decide(sid, "returned", reason)
+
+    def _decide(self, sid: str, decision: str, reason: str | None) -> None:
+        from kiosk.dossier.review import review_package
+
+        try:
+            pkg = self._decrypt(sid)
+            reviewed = review_package(pkg, pkg.parent / "reviewed", self.cfg, decision=decision,
+                                      reason=reason)
+            self.outbox.release(sid, reviewed)
+        finally:
+            self.close()
+        log.info("submission reviewed", extra={"submission": sid[:8], "decision": decision})
