@@ -6,8 +6,10 @@
 3. Each accepted page is quality-checked, dewarped and OCR'd in Vietnamese with Tesseract.
 4. One PDF/A per paper is built and sealed with the device certificate (a demo PKI is created on first
    run and kept in the data directory).
-5. The manifest is signed, the package goes to the encrypted outbox and is published over MQTT (TLS with
-   client certificates) to a Mosquitto broker that the demo starts on a free loopback port.
+5. The manifest is signed and the package waits in the encrypted outbox for the one-stop officer (R12): the
+   demo's officer opens it on the staff desk and confirms it, which countersigns every paper and signs the
+   decision. The reviewed package is published over MQTT (TLS with client certificates) to a Mosquitto
+   broker that the demo starts on a free loopback port.
 6. ``kiosk receiver`` (a separate process) verifies the package, stores it and sends a receipt; the kiosk
    purges its copy.
 7. The receipt is printed by the file printer (a PNG).
@@ -153,6 +155,7 @@ def run_demo(cfg: Config, out: Any = sys.stdout) -> int:
     from kiosk.workflow import Workflow
 
     t_start = time.perf_counter()
+    cfg = replace(cfg, review=replace(cfg.review, hold_for_staff=True))  # the demo shows the staff review
     data = cfg.data_dir
     data.mkdir(parents=True, exist_ok=True, mode=0o700)
     steps = Steps(out)
@@ -246,6 +249,20 @@ def run_demo(cfg: Config, out: Any = sys.stdout) -> int:
         sid = submit.submission_id
         steps.note(f"submission {submit.short_code} ({sid}), package SHA-256 {submit.package_sha256[:16]}…")
 
+        # 5. staff review on the kiosk (R11, R12) -------------------------------------------------
+        def review() -> None:
+            held = [h.short_code for h in wf.held_submissions()]
+            steps.note(f"held for staff review: {', '.join(held)}")
+            opened = wf.open_review(sid)
+            shown = sum(len(p.images) for p in opened.papers)
+            steps.note(f"officer opens {opened.short_code}: {len(opened.papers)} papers, {shown} pages shown")
+            wf.confirm_review(sid)
+            entry = outbox.get(sid)
+            steps.note(f"confirmed: papers countersigned, decision signed; outbox state = "
+                       f"{entry.state if entry else '?'}")
+
+        steps.run("Officer confirms the submission on the staff screen", review)
+
         # 5-6. transport, receiver, purge ---------------------------------------------------------
         def deliver() -> None:
             broker.start()
@@ -285,7 +302,7 @@ def run_demo(cfg: Config, out: Any = sys.stdout) -> int:
             return all_ok, pdfs
 
         ok, pdfs = steps.run("Check the stored package independently (verify_package, pdfsig)", check_store)
-        leftovers = [p for p in (data / "outbox" / "blobs", data / "staging")
+        leftovers = [p for p in (data / "outbox" / "blobs", data / "staging", data / "review")
                      if p.exists() and any(p.iterdir())]
         if leftovers:
             ok = False

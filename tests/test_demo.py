@@ -31,12 +31,19 @@ def test_kiosk_demo_end_to_end(tmp_path: Path) -> None:
     expected = {"child_name": "NGUYỄN MINH AN", "child_birth_date": "2026-10-02",
                 "requester_id": "001090012345", "mother_name": "TRẦN THỊ HOA"}
     assert {k: form["extra"].get(k) for k in expected} == expected
-    # pdfsig, independently of the demo's own check: the seal is there and valid on every paper
+    # the officer confirmed it on the kiosk (R12): the decision is in the manifest, signed by the officer
+    assert manifest["staff_review"]["decision"] == "confirmed"
+    assert (stored / "manifest.json.staff.p7s").is_file()
+    # pdfsig, independently of the demo's own check: the seal and the officer's countersignature are there
+    # and valid on every paper, and the countersignature covers the whole document
     for pdf in (stored / "papers").glob("*.pdf"):
         out = subprocess.run(["pdfsig", str(pdf)], capture_output=True, text=True, timeout=60).stdout
-        assert "Signature is Valid." in out and "Total document signed" in out
+        blocks = out.split("Signature #")[1:]
+        assert len(blocks) == 2 and all("Signature is Valid." in b for b in blocks), out
+        assert "KioskSeal" in blocks[0] and "StaffSignature" in blocks[1]
+        assert "Total document signed" in blocks[1] and "Not total document signed" in blocks[0]
     # nothing personal left on the kiosk: outbox blobs purged, staging and session folders empty
-    for folder in ("outbox/blobs", "staging", "sessions"):
+    for folder in ("outbox/blobs", "staging", "sessions", "review"):
         path = data / folder
         assert not path.exists() or not any(path.iterdir()), folder
     assert Path(result["receipt"]).is_file()
