@@ -1,8 +1,16 @@
-"""OCR of page images with Tesseract: NFC text, word boxes and confidences in ONE Tesseract call.
+"""OCR of page images with Tesseract: NFC text, word boxes and confidences from Tesseract's hOCR.
 
 ``ocr_page(image, dpi)`` takes a dewarped page (BGR or grey uint8, OpenCV convention) and returns a
 :class:`kiosk.vision.types.OcrPage` whose word boxes are in pixels of the input image. Tesseract runs as
 a subprocess with ``OMP_THREAD_LIMIT`` from ``[ocr] thread_limit`` and is told the real resolution.
+
+One Tesseract process uses one core. To use every core for one page, the prepared page is cut into
+horizontal bands along full-width whitespace rows (:mod:`kiosk.vision.ocr_bands`), one Tesseract process
+reads each band at the same time, and the bands' words are merged back into one page (boxes shifted,
+lines renumbered in reading order). ``ocr_page`` uses as many bands as cores (``[ocr] max_workers``, 0 =
+every core); ``ocr_pages`` shares the cores between the pages of one paper: the pages run concurrently,
+each cut into :func:`bands_per_page` bands, and one semaphore keeps at most one Tesseract process per core
+running, so band tasks of all pages queue for the cores and none stays idle while work is left.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ import logging
 import os
 import shutil
 import subprocess
+import threading
 import unicodedata
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -26,6 +35,7 @@ from kiosk.errors import KioskError
 from kiosk.vision.types import OcrPage, OcrWord
 
 if TYPE_CHECKING:
+    from kiosk.config import Config
     from kiosk.vision.ocr_preprocess import Prepared, PreprocessOptions
 
 log = logging.getLogger("kiosk.ocr")
@@ -44,12 +54,14 @@ class OcrSettings:
     timeout_s: float = 120.0
     psm: int = 3
     tesseract: str = "tesseract"
+    max_workers: int = 0  # cores OCR may use at once (Tesseract processes); 0: every core
 
 
 _settings = OcrSettings()
 
 
-def configure(*, thread_limit: int | None = None, timeout_s: float | None = None) -> None:
+def configure(*, thread_limit: int | None = None, timeout_s: float | None = None,
+              max_workers: int | None = None) -> None:
     """Apply ``[ocr]`` config values (the CLI calls this once with the loaded config)."""
     global _settings
     _settings = OcrSettings(
@@ -57,7 +69,52 @@ def configure(*, thread_limit: int | None = None, timeout_s: float | None = None
         timeout_s=timeout_s if timeout_s is not None else _settings.timeout_s,
         psm=_settings.psm,
         tesseract=_settings.tesseract,
+        max_workers=max_workers if max_workers is not None else _settings.max_workers,
     )
+
+
+def configure_from(cfg: Config) -> None:
+    """Apply the ``[ocr]`` section of a loaded config (every command and the workflow call this)."""
+    configure(thread_limit=cfg.ocr.thread_limit, max_workers=cfg.ocr.max_workers)
+
+
+_slots_lock = threading.Lock()
+_slots: tuple[int, threading.BoundedSemaphore] | None = None
+
+
+def _process_slots() -> threading.BoundedSemaphore:
+    """The semaphore that keeps at most :func:`available_cores` Tesseract processes running at once, over
+    every page and band of every caller."""
+    global _slots
+    cores = available_cores()
+    with _slots_lock:
+        if _slots is None or _slots[0] != cores:
+            _slots = (cores, threading.BoundedSemaphore(cores))
+        return _slots[1]
+
+
+def available_cores() -> int:
+    """How many Tesseract processes OCR runs at once: ``[ocr] max_workers``, or (0) every core this
+    process may run on."""
+    if _settings.max_workers > 0:
+        return _settings.max_workers
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def bands_per_page(pages: int, cores: int) -> int:
+    """How many bands each of k pages is cut into on c cores: at least max(1, c // k), and more when that
+    leaves cores idle at the end, so that the k * b band tasks divide evenly among the cores (1 page on 2
+    cores: 2 bands; 6 pages: 1 band each; 3 pages on 2 cores: 2 bands each, 6 tasks in 3 rounds instead
+    of 3 whole pages in 2 rounds with one core idle in the second)."""
+    k = max(1, pages)
+    base = max(1, cores // k)
+    for b in range(base, base + 4):
+        if (k * b) % cores == 0:
+            return b
+    return base
 
 
 def tesseract_env(thread_limit: int | None = None) -> dict[str, str]:
@@ -112,8 +169,10 @@ def run_tesseract_hocr(image: np.ndarray, dpi: int, lang: str, *, psm: int | Non
         cmd += ["-c", f"{key}={value}"]
     cmd.append("hocr")
     try:
-        proc = subprocess.run(cmd, input=_encode_png(image), capture_output=True,
-                              env=tesseract_env(), timeout=_settings.timeout_s, check=False)
+        data = _encode_png(image)
+        with _process_slots():
+            proc = subprocess.run(cmd, input=data, capture_output=True,
+                                  env=tesseract_env(), timeout=_settings.timeout_s, check=False)
     except subprocess.TimeoutExpired as exc:
         raise KioskError("ocr.timeout", seconds=_settings.timeout_s) from exc
     if proc.returncode != 0:
@@ -216,13 +275,24 @@ def to_grey(image: np.ndarray) -> np.ndarray:
 
 
 def ocr_page(image: np.ndarray, dpi: int, lang: str = "vie", *, postprocess: bool = True,
-             options: PreprocessOptions | None = None) -> OcrPage:
+             options: PreprocessOptions | None = None, bands: int | None = None) -> OcrPage:
     """OCR one page image (BGR or grey uint8) at resolution ``dpi``.
 
     Returns NFC text (lines separated by '\\n'), mean word confidence 0..100, and words with boxes in
     pixels of ``image``. With ``postprocess`` the Vietnamese tone-mark repair runs on the words.
-    ``options`` overrides the measured default preprocessing (benchmarks only).
+    ``options`` overrides the measured default preprocessing (benchmarks only). ``bands``: at most this
+    many concurrent Tesseract processes on horizontal bands of the page (default: one per core, see
+    :func:`available_cores`; 1 = the whole page in one process).
     """
+    return ocr_page_banded(image, dpi, lang, postprocess=postprocess, options=options, bands=bands)[0]
+
+
+def ocr_page_banded(image: np.ndarray, dpi: int, lang: str = "vie", *, postprocess: bool = True,
+                    options: PreprocessOptions | None = None, bands: int | None = None
+                    ) -> tuple[OcrPage, int]:
+    """:func:`ocr_page`, and the number of bands the page was actually cut into (1 when no clean cut
+    near a balanced position exists, see :func:`kiosk.vision.ocr_bands.find_bands`)."""
+    from kiosk.vision.ocr_bands import recognise
     from kiosk.vision.ocr_preprocess import prepare
 
     if image is None or image.dtype != np.uint8 or image.ndim not in (2, 3) or image.size == 0:
@@ -231,32 +301,43 @@ def ocr_page(image: np.ndarray, dpi: int, lang: str = "vie", *, postprocess: boo
         raise KioskError("ocr.bad_image")
     height, width = image.shape[:2]
     prep = prepare(image, dpi, options)
-    raw = run_tesseract_hocr(prep.image, prep.dpi, lang)
+    raw, used = recognise(prep.image, prep.dpi, lang, bands if bands is not None else available_cores())
     words = _map_words(raw, prep, width, height)
     if postprocess and lang.split("+")[0].rsplit("/", 1)[-1] in VIETNAMESE_MODELS:
         from kiosk.vision.vi_postprocess import repair_words
 
         choices = [[c.choices for c in r.chars] if len(r.chars) == len(r.text) else None for r in raw]
         words = repair_words(words, choices)
-    return assemble(words, width, height)
+    return assemble(words, width, height), len(used)
 
 
 def ocr_pages(pages: Sequence[tuple[np.ndarray, int]], lang: str = "vie", *, postprocess: bool = True,
               workers: int | None = None) -> list[OcrPage]:
-    """OCR the pages of one paper concurrently, one Tesseract process per page (each limited to
-    ``ocr.thread_limit`` threads), ``workers`` at a time (default: one per CPU core). Results are in the
-    order of ``pages`` (image, dpi)."""
+    """OCR the pages (image, dpi) of one paper on ``workers`` cores (default :func:`available_cores`):
+    each page is cut into ``bands_per_page(k, c)`` bands and the band tasks share the cores (at most one
+    Tesseract process per core at a time), so one page uses every core and many pages keep every core
+    busy to the end. Results are in the order of ``pages``."""
+    return [page for page, _ in ocr_pages_banded(pages, lang, postprocess=postprocess, workers=workers)]
+
+
+def ocr_pages_banded(pages: Sequence[tuple[np.ndarray, int]], lang: str = "vie", *, postprocess: bool = True,
+                     workers: int | None = None) -> list[tuple[OcrPage, int]]:
+    """:func:`ocr_pages`, with the number of bands each page was cut into."""
     if not pages:
         return []
-    n = max(1, min(len(pages), workers or os.cpu_count() or 1))
+    cores = max(1, workers or available_cores())
+    bands = bands_per_page(len(pages), cores)
+    # every page runs at once; the band processes wait for one of the cores (``_process_slots``)
+    n = min(len(pages), 2 * cores)
     if n == 1:
-        return [ocr_page(img, dpi, lang, postprocess=postprocess) for img, dpi in pages]
+        return [ocr_page_banded(img, dpi, lang, postprocess=postprocess, bands=bands) for img, dpi in pages]
     if postprocess:
         from kiosk.vision.vi_postprocess import lexicon
 
         lexicon()  # load the word list once, before the threads need it
     with ThreadPoolExecutor(max_workers=n, thread_name_prefix="ocr") as pool:
-        return list(pool.map(lambda p: ocr_page(p[0], p[1], lang, postprocess=postprocess), pages))
+        return list(pool.map(lambda p: ocr_page_banded(p[0], p[1], lang, postprocess=postprocess,
+                                                       bands=bands), pages))
 
 
 def _map_words(raw: list[RawWord], prep: Prepared, width: int, height: int) -> list[OcrWord]:
