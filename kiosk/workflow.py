@@ -119,6 +119,9 @@ class Workflow:
         self.on_file = on_file
         self.clock = clock
         self.lang = cfg.terminal.language  # language of the receipt; the UI sets it on a switch
+        from kiosk.vision import ocr as vocr
+
+        vocr.configure_from(cfg)  # [ocr] thread_limit and max_workers for every page this kiosk reads
         self.sessions_dir = cfg.data_dir / "sessions"
         self.staging_dir = cfg.data_dir / "staging"
         swept = sweep_stale_sessions(self.sessions_dir) + sweep_stale_sessions(self.staging_dir)

@@ -50,7 +50,7 @@ def _captures(images: list[Path], dpi: float | None, duplex: bool, ocr: bool, cf
         if ocr:
             from kiosk.vision import ocr as vocr
 
-            vocr.configure(thread_limit=cfg.ocr.thread_limit)
+            vocr.configure_from(cfg)
             cap.ocr = vocr.ocr_page(vocr.read_image(img), round(d), lang=cfg.ocr.language)
         caps.append(cap)
     return caps

@@ -27,11 +27,7 @@ def _configure_ocr(args: argparse.Namespace) -> None:
     from kiosk.cli import config_from_args
     from kiosk.vision import ocr
 
-    cfg = config_from_args(args)
-    ocr_cfg = getattr(cfg, "ocr", None)
-    limit = getattr(ocr_cfg, "thread_limit", None)
-    timeout = getattr(ocr_cfg, "timeout_s", None)
-    ocr.configure(thread_limit=limit, timeout_s=timeout)
+    ocr.configure_from(config_from_args(args))
 
 
 def _cmd_form(args: argparse.Namespace) -> int:

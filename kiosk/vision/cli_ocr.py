@@ -68,7 +68,7 @@ def ocr_file(path: Path, *, dpi: int | None, lang: str, mode: str = "auto", cfg:
 
 def _cmd_ocr(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
-    ocr.configure(thread_limit=cfg.ocr.thread_limit)
+    ocr.configure_from(cfg)
     lang = args.lang or cfg.ocr.language
     mode = "flat" if args.flat else "photo" if args.photo else "auto"
     status = 0
@@ -120,7 +120,7 @@ def labelled_images(folder: Path) -> Iterator[LabelledImage]:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
-    ocr.configure(thread_limit=cfg.ocr.thread_limit)
+    ocr.configure_from(cfg)
     folder = Path(args.dir)
     items = list(labelled_images(folder))[: args.limit or None]
     if not items:
