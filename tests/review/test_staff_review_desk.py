@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -133,3 +134,37 @@ def test_power_cut_during_a_review(cfg: Config, template: Path, tmp_path: Path) 
         ReviewDesk(cfg, ob)
         assert not (cfg.data_dir / "review").exists()
         assert ob.read_manifest(sid)["submission_id"] == sid
+
+
+def test_review_commands(cfg: Config, template: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                         ) -> None:
+    from kiosk import cli
+
+    data = tmp_path / "kiosk"
+    local = from_dict({"paths": {"data_dir": str(data)}, "terminal": {"id": "KIOSK-REVIEW-01"},
+                       "outbox": {"min_free_mb": 16}})
+    # the demo PKI of the other data directory signed the template: reuse it so the source verifies
+    shutil.copytree(cfg.data_dir / "pki", data / "pki")
+    with Outbox(data, local) as ob:
+        first = held_package(local, template, ob, tmp_path)
+        second = held_package(local, template, ob, tmp_path)
+    cfg_file = tmp_path / "kiosk.toml"
+    cfg_file.write_text('[terminal]\nid = "KIOSK-REVIEW-01"\n[outbox]\nmin_free_mb = 16\n')
+    base = ["--config", str(cfg_file)]
+    assert cli.main(["review", "list", *base, "--data-dir", str(data)]) == 0
+    listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["submission_id"] for r in listed] == [first, second]
+    assert listed[0]["papers"] == [{"name": "Giấy tờ thử 1", "pages": 1},
+                                   {"name": "Giấy tờ thử 2", "pages": 1}]
+    assert cli.main(["review", "confirm", *base, "--data-dir", str(data), first]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["decision"] == "confirmed" and out["state"] == "queued"
+    assert cli.main(["review", "return", *base, "--data-dir", str(data), second, "--reason", "missing_paper",
+                     "--note", "thiếu giấy chứng sinh bản chính"]) == 0
+    assert json.loads(capsys.readouterr().out)["decision"] == "returned"
+    with Outbox(data, local) as ob:
+        pkg = ob.extract_package(second, tmp_path / "returned")
+    review = json.loads((pkg / "manifest.json").read_text("utf-8"))["staff_review"]
+    assert review["reason"] == "Thiếu thành phần hồ sơ: thiếu giấy chứng sinh bản chính"
+    assert cli.main(["review", "confirm", *base, "--data-dir", str(data), first]) != 0
+    assert "review.not_held" in capsys.readouterr().err
