@@ -18,11 +18,14 @@ import os
 import re
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pikepdf
+from pyhanko.sign.signers import Signer
 
 from kiosk import __version__
 from kiosk.config import Config
@@ -172,20 +175,28 @@ def build_package(dossier: Dossier, out_dir: Path, cfg: Config) -> Path:
 
     signer = device_signer(cfg)
     cert_fp = fingerprint(signer_certificate(signer))
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.partial-{uuid.uuid4().hex[:8]}"
-    (tmp / mf.PAPERS_DIR).mkdir(parents=True)
-    try:
+    with package_writer(out_dir, "partial") as tmp:
         entries = []
         for paper in dossier.papers:
             built = build_paper(paper, cfg, signer)
             write_durable(tmp / mf.PAPERS_DIR / f"{paper.storage_code}.pdf", built.data)
             entries.append(_paper_entry(paper, built))
         manifest = manifest_for(dossier, cfg, cert_fp, entries)
-        mf.validate(manifest)
-        data = mf.encode(manifest)
-        write_durable(tmp / mf.MANIFEST_NAME, data)
-        write_durable(tmp / mf.SIGNATURE_NAME, mf.sign(data, signer))
+        write_manifest(tmp, manifest, signer)
+    log.info("package built", extra={"papers": len(entries), "submission": dossier.submission_id[:8]})
+    return out_dir
+
+
+@contextmanager
+def package_writer(out_dir: Path, tag: str) -> Iterator[Path]:
+    """A hidden sibling folder (with ``papers/``) to write a package into; when the block ends normally
+    the files and folders are fsynced and the folder is renamed to ``out_dir`` (which must not exist or
+    be empty), otherwise it is removed. So no half-written package ever carries the final name."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.parent / f".{out_dir.name}.{tag}-{uuid.uuid4().hex[:8]}"
+    (tmp / mf.PAPERS_DIR).mkdir(parents=True)
+    try:
+        yield tmp
         fsync_dir(tmp / mf.PAPERS_DIR)
         fsync_dir(tmp)
         if out_dir.exists():
@@ -195,8 +206,19 @@ def build_package(dossier: Dossier, out_dir: Path, cfg: Config) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    log.info("package built", extra={"papers": len(entries), "submission": dossier.submission_id[:8]})
-    return out_dir
+
+
+def write_manifest(folder: Path, manifest: dict[str, Any], device: Signer, *extra: tuple[str, Signer]
+                   ) -> bytes:
+    """Validate and write ``manifest.json`` and its device signature (plus ``(file name, signer)`` pairs
+    for further detached signatures over the same bytes); returns the manifest's bytes."""
+    mf.validate(manifest)
+    data = mf.encode(manifest)
+    write_durable(folder / mf.MANIFEST_NAME, data)
+    write_durable(folder / mf.SIGNATURE_NAME, mf.sign(data, device))
+    for name, signer in extra:
+        write_durable(folder / name, mf.sign(data, signer))
+    return data
 
 
 def countersign(in_pdf: Path, out_pdf: Path, cfg: Config) -> Path:

@@ -25,9 +25,6 @@ import hashlib
 import io
 import json
 import logging
-import os
-import shutil
-import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,7 +36,7 @@ from kiosk.config import Config
 from kiosk.dossier import manifest as mf
 from kiosk.dossier.keys import device_signer, fingerprint, signer_certificate, staff_signer
 from kiosk.errors import KioskError
-from kiosk.fsutil import fsync_dir, write_durable
+from kiosk.fsutil import write_durable
 from kiosk.timeutil import iso, now_vn
 
 if TYPE_CHECKING:
@@ -59,6 +56,7 @@ def review_package(src: Path, out: Path, cfg: Config, *, decision: str = "confir
                    when: datetime | None = None, trust: list[x509.Certificate] | None = None) -> Path:
     """Write the reviewed copy of package ``src`` to ``out`` (which must not exist or be empty)."""
     from kiosk.dossier.keys import trust_roots
+    from kiosk.dossier.package import package_writer, write_manifest
     from kiosk.dossier.signing import countersign_bytes
     from kiosk.dossier.verify import verify_package
 
@@ -86,10 +84,7 @@ def review_package(src: Path, out: Path, cfg: Config, *, decision: str = "confir
     device = device or device_signer(cfg)
     staff_fp = fingerprint(signer_certificate(staff))
     when = when or now_vn()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.review-{uuid.uuid4().hex[:8]}"
-    (tmp / mf.PAPERS_DIR).mkdir(parents=True)
-    try:
+    with package_writer(out, "review") as tmp:
         for entry in manifest["papers"]:
             data = (src / entry["file"]).read_bytes()
             if decision == "confirmed":
@@ -104,20 +99,7 @@ def review_package(src: Path, out: Path, cfg: Config, *, decision: str = "confir
         manifest["staff_review"] = {"decision": decision, "reason": reason, "reviewed_at": iso(when),
                                     "staff_certificate_sha256": staff_fp,
                                     "previous_manifest_sha256": hashlib.sha256(raw).hexdigest()}
-        mf.validate(manifest)
-        data = mf.encode(manifest)
-        write_durable(tmp / mf.MANIFEST_NAME, data)
-        write_durable(tmp / mf.SIGNATURE_NAME, mf.sign(data, device))
-        write_durable(tmp / STAFF_SIGNATURE_NAME, mf.sign(data, staff))
-        fsync_dir(tmp / mf.PAPERS_DIR)
-        fsync_dir(tmp)
-        if out.exists():
-            out.rmdir()
-        os.rename(tmp, out)
-        fsync_dir(out.parent)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        write_manifest(tmp, manifest, device, (STAFF_SIGNATURE_NAME, staff))
     log.info("package reviewed", extra={"decision": decision, "papers": len(manifest["papers"]),
                                         "submission": str(manifest.get("submission_id", ""))[:8]})
     return out
