@@ -173,7 +173,7 @@ class MqttConfig:
     key_file: str = _f("", "Terminal client key (empty: data_dir/pki/terminal.key).")
     keepalive_s: int = _f(30, "MQTT keep-alive in seconds.")
     message_expiry_s: int = _f(7 * 24 * 3600, "MQTT 5 message expiry interval for submissions.")
-    chunk_size: int = _f(256 * 1024, "Bytes per MQTT message when a package is split into chunks.")
+    chunk_size: int = _f(512 * 1024, "Bytes per MQTT message when a package is split into chunks.")
     receipt_timeout_s: int = _f(120, "Seconds to wait for an application receipt before resending.")
     session_expiry_s: int = _f(7 * 24 * 3600, "MQTT 5 session expiry: how long the broker keeps the "
                                "terminal's session (subscriptions, undelivered receipts) while it is "

@@ -25,7 +25,8 @@ false``; ACLs:
 * every user (pattern with %u): write ``kiosk/v1/%u/up/#`` and ``kiosk/v1/%u/status``, read
   ``kiosk/v1/%u/down/#`` - a terminal reaches only its own topics;
 * each receiver id: read ``kiosk/v1/+/up/#`` (through ``$share/receivers/...``) and
-  ``kiosk/v1/+/status``, write ``kiosk/v1/+/down/#``;
+  ``kiosk/v1/+/status``, write ``kiosk/v1/+/down/#``; write its own alerts ``fleet/v1/alerts/<id>`` and
+  read everyone's (``fleet/v1/alerts/#``);
 * ``extra_acl`` lines are appended (e.g. fleet topics).
 
 Optionally a plain listener on 127.0.0.1 without authentication, for tests and baselines only.
@@ -176,7 +177,8 @@ class MosquittoBroker:
         ]
         for r in self.receivers:
             lines += [f"user {r}", "topic read kiosk/v1/+/up/#", "topic read kiosk/v1/+/status",
-                      "topic write kiosk/v1/+/down/#", ""]
+                      "topic write kiosk/v1/+/down/#", f"topic write fleet/v1/alerts/{r}",
+                      "topic read fleet/v1/alerts/#", ""]
         if self.extra_acl:
             lines += [self.extra_acl.rstrip("\n"), ""]
         return "\n".join(lines)

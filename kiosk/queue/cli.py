@@ -130,7 +130,7 @@ def cmd_bench_uplink(args: argparse.Namespace) -> int:
     from kiosk.queue.bench import run_uplink_bench
 
     result = run_uplink_bench(Path(args.workdir) if args.workdir else None, size_mb=args.size_mb,
-                              runs=args.runs, chunk_size=args.chunk_size)
+                              runs=args.runs, chunk_size=args.chunk_size, max_inflight=args.max_inflight)
     emit(result)
     return 0
 
@@ -189,5 +189,7 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--size-mb", type=float, default=20.0)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--chunk-size", type=int, default=0, help="bytes per chunk (default: mqtt.chunk_size)")
+    p.add_argument("--max-inflight", type=int, default=0,
+                   help="unacknowledged publishes at a time (default: mqtt.max_inflight)")
     p.add_argument("--workdir", help="scratch folder (default: a temporary one)")
     p.set_defaults(func=cmd_bench_uplink)

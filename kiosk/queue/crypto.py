@@ -7,11 +7,17 @@ the chunk it is about to publish. Each segment is authenticated with associated 
 submission id, its index and whether it is the last one, so segments cannot be swapped, moved between
 packages or truncated unnoticed.
 
+Version 2 (written since) adds a trailer after the last segment: ``nonce || ciphertext || tag`` of the
+SHA-256 digests of every segment's plaintext (32 bytes each, in order), authenticated with the submission
+id. The wire header of each chunk carries that hash; computing it once at enqueue time spares the sender
+a SHA-256 pass over the whole package at every (re)send. Version 1 blobs (no trailer) stay readable.
+
 The key is 32 random bytes in a file readable by the kiosk user only (mode 0600, checked on load).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import struct
@@ -28,6 +34,13 @@ HEADER = struct.Struct(">4sHHI4x")  # magic, version, reserved, segment size, pa
 NONCE_LEN = 12
 TAG_LEN = 16
 OVERHEAD = NONCE_LEN + TAG_LEN
+VERSION = 2
+DIGEST_LEN = 32
+
+
+def trailer_size(count: int) -> int:
+    """Bytes of the version 2 trailer of a blob with ``count`` segments."""
+    return OVERHEAD + DIGEST_LEN * count
 
 
 def load_or_create_key(path: Path) -> bytes:
@@ -49,6 +62,10 @@ def _aad(submission_id: str, index: int, last: bool) -> bytes:
     return b"kiosk-outbox-v1|" + submission_id.encode() + struct.pack(">Q?", index, last)
 
 
+def _trailer_aad(submission_id: str) -> bytes:
+    return b"kiosk-outbox-v1|" + submission_id.encode() + b"|segment-sha256"
+
+
 def segment_count(size: int, segment_size: int) -> int:
     """Number of segments (= wire chunks) for ``size`` plaintext bytes; an empty package has one."""
     return max(1, -(-size // segment_size))
@@ -64,8 +81,9 @@ class SegmentWriter:
         self._size = segment_size
         self._buf = bytearray()
         self._index = 0
+        self._digests: list[bytes] = []
         self.plain_bytes = 0
-        fh.write(HEADER.pack(MAGIC, 1, 0, segment_size))
+        fh.write(HEADER.pack(MAGIC, VERSION, 0, segment_size))
 
     def write(self, data: bytes) -> int:
         self._buf += data
@@ -79,12 +97,15 @@ class SegmentWriter:
     def _emit(self, plain: bytes, *, last: bool) -> None:
         nonce = os.urandom(NONCE_LEN)
         self._fh.write(nonce + self._aes.encrypt(nonce, plain, _aad(self._sid, self._index, last)))
+        self._digests.append(hashlib.sha256(plain).digest())
         self._index += 1
 
     def close(self) -> int:
-        """Write the final segment; returns the number of segments."""
+        """Write the final segment and the trailer; returns the number of segments."""
         self._emit(bytes(self._buf), last=True)
         self._buf.clear()
+        nonce = os.urandom(NONCE_LEN)
+        self._fh.write(nonce + self._aes.encrypt(nonce, b"".join(self._digests), _trailer_aad(self._sid)))
         return self._index
 
 
@@ -94,7 +115,7 @@ class SegmentReader:
     def __init__(self, path: Path, key: bytes, submission_id: str, size: int) -> None:
         self._fh = path.open("rb")
         magic, version, _r, seg = HEADER.unpack(self._fh.read(HEADER.size))
-        if magic != MAGIC or version != 1:
+        if magic != MAGIC or version not in (1, 2):
             self._fh.close()
             raise KioskError("outbox.blob_corrupt", submission_id=submission_id)
         self.segment_size = seg
@@ -102,6 +123,26 @@ class SegmentReader:
         self.count = segment_count(size, seg)
         self._aes = AESGCM(key)
         self._sid = submission_id
+        self._digests: bytes | None = None
+        if version == 2:
+            self._fh.seek(HEADER.size + size + self.count * OVERHEAD)
+            blob = self._fh.read(trailer_size(self.count))
+            try:
+                self._digests = self._aes.decrypt(blob[:NONCE_LEN], blob[NONCE_LEN:], _trailer_aad(self._sid))
+            except Exception as exc:  # InvalidTag, or a short read
+                self._fh.close()
+                raise KioskError("outbox.blob_corrupt", submission_id=submission_id) from exc
+            if len(self._digests) != DIGEST_LEN * self.count:
+                self._fh.close()
+                raise KioskError("outbox.blob_corrupt", submission_id=submission_id)
+
+    def chunk_sha256(self, index: int) -> str | None:
+        """SHA-256 (hex) of segment ``index``'s plaintext, from the trailer (None for a version 1 blob)."""
+        if self._digests is None:
+            return None
+        if not 0 <= index < self.count:
+            raise IndexError(index)
+        return self._digests[index * DIGEST_LEN:(index + 1) * DIGEST_LEN].hex()
 
     def read(self, index: int) -> bytes:
         if not 0 <= index < self.count:

@@ -4,7 +4,8 @@ Real processes throughout: a Mosquitto with mutual TLS, a ``kiosk receiver`` pro
 ``kiosk uplink --until-empty`` process. The drill queues N real packages (``kiosk.queue.fixtures``
 clones of a package made by ``build_package``), then kills the uplink with SIGKILL at random moments
 (restarting it each time) and restarts the broker a few times in between. Finally it lets the uplink
-finish and checks: the receiver holds exactly the N submissions, each accepted by ``verify_package``;
+finish and checks: the receiver holds exactly the N submissions, each accepted by ``verify_package`` (and
+by the receiver's own deep validation after its receipt: ``validation.json`` says ok);
 the outbox holds no payload and every row is ``purged``; the audit log's hash chain is intact.
 """
 
@@ -165,6 +166,11 @@ def run_fault_drill(workdir: Path, plan: FaultPlan) -> dict[str, Any]:
             up = _kiosk(["uplink", "--config", str(kconf), "--until-empty", "--timeout", str(plan.timeout_s)],
                         workdir / "uplink.log")
             final_rc = up.wait(plan.timeout_s + 30)
+            # The receiver's deep validation runs after each receipt: let it finish before stopping it.
+            pending = store / ".validate"
+            deadline = time.monotonic() + 120
+            while pending.is_dir() and any(pending.iterdir()) and time.monotonic() < deadline:
+                time.sleep(0.1)
         finally:
             os.killpg(receiver.pid, signal.SIGTERM)
             try:
@@ -175,6 +181,8 @@ def run_fault_drill(workdir: Path, plan: FaultPlan) -> dict[str, Any]:
         elapsed = time.monotonic() - t_start
         stored = sorted(p.name for p in store.iterdir() if not p.name.startswith("."))
         verified = sum(1 for s in stored if verify_package(store / s, [broker.ca.cert]).ok)
+        deep_ok = sum(1 for s in stored if (store / s / "validation.json").is_file()
+                      and json.loads((store / s / "validation.json").read_text())["ok"] is True)
         with Outbox(kiosk_dir, kcfg) as ob:
             counts = ob.counts()
             blobs = sorted(p.name for p in ob.blobs.iterdir())
@@ -183,11 +191,12 @@ def run_fault_drill(workdir: Path, plan: FaultPlan) -> dict[str, Any]:
         report.update({
             "bytes_queued": total, "kills": kills, "kills_while_sending": mid_transfer, "kill_modes": modes,
             "broker_restarts": restarts, "final_uplink_exit": final_rc,
-            "stored": len(stored), "verified": verified, "stored_ids_match": stored == sorted(sids),
+            "stored": len(stored), "verified": verified, "deep_validated_ok": deep_ok,
+            "stored_ids_match": stored == sorted(sids),
             "outbox_counts": counts, "outbox_payloads_left": len(blobs), "audit_chain_intact": chain_ok,
             "audit_records": records, "receiver_audit_intact": recv_chain_ok, "elapsed_s": round(elapsed, 1),
         })
         report["ok"] = (final_rc == 0 and len(stored) == plan.packages and verified == plan.packages
-                        and stored == sorted(sids) and not blobs and counts["purged"] == plan.packages
-                        and chain_ok and recv_chain_ok)
+                        and deep_ok == plan.packages and stored == sorted(sids) and not blobs
+                        and counts["purged"] == plan.packages and chain_ok and recv_chain_ok)
     return report

@@ -17,7 +17,8 @@ from jsonschema.exceptions import ValidationError
 
 SHARE_GROUP = "receivers"
 ROOT = "kiosk/v1"
-SCHEMAS = ("offer", "chunk", "need", "receipt", "status")
+ALERTS = "fleet/v1/alerts"
+SCHEMAS = ("offer", "chunk", "need", "receipt", "status", "alert", "validation")
 
 
 class ProtocolError(ValueError):
@@ -27,6 +28,11 @@ class ProtocolError(ValueError):
 def topic(terminal_id: str, leaf: str) -> str:
     """``kiosk/v1/<terminal>/<leaf>``; leaves: up/offer, up/chunk, down/need, down/receipt, status."""
     return f"{ROOT}/{terminal_id}/{leaf}"
+
+
+def alert_topic(source: str) -> str:
+    """``fleet/v1/alerts/<source>``: alerts raised by a back-end component (e.g. a receiver id)."""
+    return f"{ALERTS}/{source}"
 
 
 def receiver_subscriptions(group: str = SHARE_GROUP) -> list[str]:

@@ -74,6 +74,7 @@ class Uplink:
         self._deadline: dict[str, float] = {}  # when to re-offer if no receipt came
         self._offers: dict[str, int] = {}  # offers made per submission in this process
         self._sent_once: set[str] = set()  # for --once: entries handled in this pass
+        self._receipted: set[str] = set()  # receipts applied (purged or rejected) since their last send
 
     # ---- incoming -----------------------------------------------------------------------------------
 
@@ -102,6 +103,7 @@ class Uplink:
             self.stats.rejected += result == "rejected"
             self.stats.results[sid] = result
             self.stats.settled_at[sid] = time.perf_counter()
+            self._receipted.add(sid)
             self._forget(sid)
 
     def _on_need(self, n: dict[str, object]) -> None:
@@ -158,6 +160,7 @@ class Uplink:
 
     def _send_chunks(self, e: Entry) -> None:
         todo = self._todo.setdefault(e.submission_id, set())
+        self._receipted.discard(e.submission_id)
         refused_before = len(self.link.publish_failures)
         topic = proto.topic(self.tid, "up/chunk")
         with self.outbox.open_payload(e) as reader:
@@ -165,7 +168,7 @@ class Uplink:
                 i = min(todo)
                 data = reader.read(i)
                 header = proto.ChunkHeader(e.submission_id, e.sha256, e.size, e.chunk_size, e.chunks, i,
-                                           sha256_hex(data))
+                                           reader.chunk_sha256(i) or sha256_hex(data))
                 self.link.publish(topic, data, expiry_s=self.cfg.mqtt.message_expiry_s,
                                   user_properties=header.to_properties(),
                                   content_type="application/octet-stream")
@@ -173,10 +176,9 @@ class Uplink:
                 self.stats.chunks += 1
                 self.stats.bytes += len(data)
                 self._drain()
-                current = self.outbox.get(e.submission_id)
-                if current is None or current.state not in ("sending", "sent"):
-                    self._todo.pop(e.submission_id, None)
-                    return  # receipted (e.g. a duplicate of a stored package) while sending
+                if e.submission_id in self._receipted:  # a receipt came (e.g. for a duplicate of a
+                    self._todo.pop(e.submission_id, None)  # stored package) while sending
+                    return
         while not self.link.wait_acked(1.0):
             self._drain()
         self._todo.pop(e.submission_id, None)
@@ -253,6 +255,8 @@ class Uplink:
                         continue
                 try:
                     self._drain()
+                    if until_empty and not self.outbox.pending():
+                        continue  # the last receipt just came: done, without waiting in _drain below
                     if self._step(once=once):
                         continue
                     if once:

@@ -29,11 +29,14 @@ def cmd_receiver(args: argparse.Namespace) -> int:
     tls = ClientTls(Path(args.ca) if args.ca else tls.ca_file,
                     Path(args.cert) if args.cert else tls.cert_file,
                     Path(args.key) if args.key else tls.key_file)
-    rec = Receiver(cfg, Path(args.store), trust, receiver_id=args.id, tls=tls, group=args.group)
+    rec = Receiver(cfg, Path(args.store), trust, receiver_id=args.id, tls=tls, group=args.group,
+                   strict=args.strict)
     stats = rec.serve(stop, max_packages=args.once)
     emit({"receiver": args.id, "stored": stats.stored, "rejected": stats.rejected, "offers": stats.offers,
           "chunks": stats.chunks, "receipts_sent": stats.receipts_sent, "needs_sent": stats.needs_sent,
-          "invalid_messages": stats.invalid_messages, "packages": rec.store.stored_ids()})
+          "invalid_messages": stats.invalid_messages, "validated": stats.validated,
+          "validation_failed": stats.validation_failed, "alerts_sent": stats.alerts_sent,
+          "packages": rec.store.stored_ids()})
     return 0
 
 
@@ -47,6 +50,10 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--cert", help="client certificate (default: <data_dir>/pki/<id>.pem)")
     p.add_argument("--key", help="client key (default: <data_dir>/pki/<id>.key)")
     p.add_argument("--ca", help="CA of the broker (default: mqtt.ca_file or <data_dir>/pki/ca.pem)")
+    p.add_argument("--strict", action="store_true",
+                   help="run the deep validation (PDF seals, PDF/A: verify_package) before the receipt and "
+                   "reject on failure; default: admit on hashes and the manifest signature, receipt, then "
+                   "validate in the background (validation.json, alert on failure)")
     p.add_argument("--trust-root", help="CA(s) that issue device signing certificates, PEM "
                    "(default: <data_dir>/pki/ca.pem)")
     add_data_dir_arg(p)

@@ -17,6 +17,7 @@ def test_fault_drill_short(tmp_path: Path) -> None:
     report = run_fault_drill(tmp_path, plan)
     assert report["kills"] == 6 and report["broker_restarts"] == 2
     assert report["stored"] == 8 and report["verified"] == 8 and report["stored_ids_match"]
+    assert report["deep_validated_ok"] == 8
     assert report["outbox_payloads_left"] == 0 and report["outbox_counts"]["purged"] == 8
     assert report["audit_chain_intact"] and report["receiver_audit_intact"]
     assert report["final_uplink_exit"] == 0

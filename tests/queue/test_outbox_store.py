@@ -3,6 +3,7 @@ recovery after crashes, purge, audit log."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -17,7 +18,7 @@ from kiosk import pki
 from kiosk.errors import KioskError
 from kiosk.queue.audit import AuditLog, verify_chain
 from kiosk.queue.chunking import archive_bytes
-from kiosk.queue.crypto import HEADER, OVERHEAD, SegmentReader, load_or_create_key
+from kiosk.queue.crypto import HEADER, OVERHEAD, SegmentReader, load_or_create_key, trailer_size
 from kiosk.queue.fixtures import device_signer
 from kiosk.queue.fixtures import make_raw_package as make_package
 from kiosk.queue.outbox import Outbox
@@ -76,9 +77,13 @@ def test_enqueue_encrypts_fsyncs_and_removes_plaintext(tmp_path: Path, outbox: O
     # Nothing of the content is visible at rest: not the manifest, not a 64-byte run of a paper.
     assert b"SUB-0001" not in blob and b"manifest" not in blob
     assert paper[1000:1064] not in blob
-    assert len(blob) == HEADER.size + len(plain) + entry.chunks * OVERHEAD
+    assert len(blob) == HEADER.size + len(plain) + entry.chunks * OVERHEAD + trailer_size(entry.chunks)
     with outbox.open_payload(entry) as reader:
         assert b"".join(reader.read(i) for i in range(reader.count)) == plain
+        # The trailer holds every chunk's SHA-256 (the wire header's chunk_sha256), computed at enqueue.
+        cs = 64 * 1024
+        assert [reader.chunk_sha256(i) for i in range(reader.count)] == \
+            [hashlib.sha256(plain[i * cs:(i + 1) * cs]).hexdigest() for i in range(reader.count)]
     db = sqlite3.connect(outbox.root / "outbox.db")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     db.close()
@@ -99,9 +104,33 @@ def test_tampered_or_moved_segments_are_detected(tmp_path: Path, outbox: Outbox,
         with pytest.raises(KioskError) as err:
             reader.read(0)
         assert err.value.key == "outbox.blob_corrupt"
-    # The right key but another submission id (associated data) fails too.
-    with SegmentReader(path, outbox._key, "SUB-OTHER", entry.size) as reader, pytest.raises(KioskError):
-        reader.read(2)
+    # The right key but another submission id (associated data) fails too (here: the trailer already).
+    with pytest.raises(KioskError):
+        SegmentReader(path, outbox._key, "SUB-OTHER", entry.size)
+
+
+def test_chunk_hash_trailer_is_authenticated_and_version_1_blobs_stay_readable(
+        tmp_path: Path, outbox: Outbox, signer: pki.Issued) -> None:
+    entry = outbox.enqueue(_pkg(tmp_path, signer, "SUB-0012", [150_000]))
+    path = outbox.blobs / f"{entry.submission_id}.kob"
+    data = bytearray(path.read_bytes())
+    with outbox.open_payload(entry) as reader:
+        chunks = [reader.read(i) for i in range(reader.count)]
+        sums = [reader.chunk_sha256(i) for i in range(reader.count)]
+    assert sums == [hashlib.sha256(c).hexdigest() for c in chunks]
+    tampered = bytearray(data)
+    tampered[-20] ^= 1  # inside the trailer
+    path.write_bytes(bytes(tampered))
+    with pytest.raises(KioskError) as err:
+        outbox.open_payload(entry)
+    assert err.value.key == "outbox.blob_corrupt"
+    # A version 1 blob (written before the trailer existed): same segments, no trailer.
+    v1 = bytearray(data[: len(data) - trailer_size(entry.chunks)])
+    v1[4:6] = (1).to_bytes(2, "big")
+    path.write_bytes(bytes(v1))
+    with outbox.open_payload(entry) as reader:
+        assert [reader.read(i) for i in range(reader.count)] == chunks
+        assert reader.chunk_sha256(0) is None  # the uplink hashes such chunks itself
 
 
 def test_enqueue_is_idempotent_and_refuses_a_changed_package(tmp_path: Path, outbox: Outbox,

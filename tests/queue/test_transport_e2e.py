@@ -25,8 +25,9 @@ RecvF = Callable[..., RunningReceiver]
 
 
 def _file_hashes(pkg: Path) -> dict[str, str]:
+    """The package's files and their hashes (without the receiver's validation.json)."""
     return {p.relative_to(pkg).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(pkg.rglob("*")) if p.is_file()}
+            for p in sorted(pkg.rglob("*")) if p.is_file() and p.name != "validation.json"}
 
 
 def _stored(store: Path) -> list[str]:
@@ -111,14 +112,14 @@ def test_a_resent_submission_gets_the_same_receipt_and_is_stored_once(
 def test_transfer_resumes_after_broker_restart(terminal_factory: TermF, receiver_factory: RecvF,
                                                broker: MosquittoBroker, tmp_path: Path) -> None:
     t = terminal_factory(chunk_size=32 * 1024)
-    receiver_factory()
+    r = receiver_factory()
     e = t.outbox.enqueue(t.package([0, 1, 2, 3]))  # ~5.5 MB, ~170 chunks
     up = Uplink(t.cfg, t.outbox)
     result: list[bool] = []
     th = threading.Thread(target=lambda: result.append(up.run_until_empty(timeout=120)))
     th.start()
-    staged = tmp_path / "store" / ".staging" / t.id / e.submission_id / e.sha256 / "have"
-    assert wait_for(lambda: staged.is_dir() and len(list(staged.iterdir())) >= 20, 60)
+    store = r.receiver.store
+    assert wait_for(lambda: len(store.present_chunks(t.id, e.submission_id, e.sha256)) >= 20, 60)
     broker.restart()
     th.join(150)
     assert result == [True]
@@ -135,14 +136,17 @@ def test_receiver_restart_keeps_staged_progress(terminal_factory: TermF, receive
     r1 = receiver_factory()
     e = t.outbox.enqueue(t.package([2, 3]))
     # Send once with the receiver stopping mid-way; staged chunks stay on disk.
-    staged = tmp_path / "store" / ".staging" / t.id / e.submission_id / e.sha256 / "have"
+    store = r1.receiver.store
+
+    def staged() -> int:
+        return len(store.present_chunks(t.id, e.submission_id, e.sha256))
+
     up = Uplink(t.cfg, t.outbox)
-    stopper = threading.Thread(target=lambda: wait_for(
-        lambda: staged.is_dir() and len(list(staged.iterdir())) >= 10, 60) and r1.halt())
+    stopper = threading.Thread(target=lambda: wait_for(lambda: staged() >= 10, 60) and r1.halt())
     stopper.start()
     up.run(once=True, timeout=10)
     stopper.join(60)
-    have_before = len(list(staged.iterdir()))
+    have_before = staged()
     assert 10 <= have_before < e.chunks
     r2 = receiver_factory()
     up2 = Uplink(t.cfg, t.outbox)

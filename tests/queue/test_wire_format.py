@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kiosk.queue import protocol as proto
-from kiosk.queue.chunking import archive_bytes, chunk_ranges, extract_archive, sha256_hex
+from kiosk.queue.chunking import ArchiveStream, archive_bytes, chunk_ranges, extract_archive, sha256_hex
 from kiosk.queue.fixtures import device_signer
 from kiosk.queue.fixtures import make_raw_package as make_package
 from kiosk.queue.transport import Backoff
@@ -131,3 +131,46 @@ def test_backoff_grows_exponentially_with_bounded_jitter() -> None:
     assert len({round(d, 6) for d in delays[6:]}) > 1, "jitter spreads reconnects"
     b.reset()
     assert 0.5 <= b.next() <= 1.0
+
+
+def test_archive_stream_extracts_the_same_in_pieces_of_any_size(tmp_path: Path) -> None:
+    """The receiver's push parser: fed the archive in pieces of any size, it writes the same files as
+    ``extract_archive`` and reports each file's size and SHA-256 as it completes."""
+    signer = device_signer(tmp_path / "pki", "KIOSK-T1")
+    pkg = make_package(tmp_path / "pkg", "SUB-7", "KIOSK-T1", signer, [3000, 70_000, 512])
+    archive = archive_bytes(pkg)
+    expected = {p.relative_to(pkg).as_posix(): p.read_bytes() for p in pkg.rglob("*") if p.is_file()}
+    for step in (1, 511, 512, 513, 4096, len(archive)):
+        seen: list[str] = []
+        stream = ArchiveStream(tmp_path / f"out{step}", on_file=lambda f, seen=seen: seen.append(f.name))
+        for i in range(0, len(archive), step):
+            stream.feed(archive[i:i + step])
+        files = stream.finish()
+        assert [f.name for f in files] == seen == sorted(expected)
+        for f in files:
+            assert (f.size, f.sha256) == (len(expected[f.name]), sha256_hex(expected[f.name]))
+            assert (tmp_path / f"out{step}" / f.name).read_bytes() == expected[f.name]
+
+
+def test_archive_stream_takes_pax_names_and_refuses_truncated_or_trailing_data(tmp_path: Path) -> None:
+    long_name = "papers/Giấy khai sinh " + "x" * 120 + ".pdf"  # non-ASCII and > 100 bytes: a pax header
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in [("manifest.json", b"{}"), ("manifest.json.p7s", b"sig"), (long_name, b"%PDF")]:
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tar.addfile(ti, io.BytesIO(data))
+    archive = buf.getvalue()
+    assert extract_archive(io.BytesIO(archive), tmp_path / "ok") == ["manifest.json", "manifest.json.p7s",
+                                                                       long_name]
+    assert (tmp_path / "ok" / long_name).read_bytes() == b"%PDF"
+    with pytest.raises(ValueError, match="truncated"):
+        extract_archive(io.BytesIO(archive[:1536]), tmp_path / "short")
+    with pytest.raises(ValueError, match="after the end"):
+        extract_archive(io.BytesIO(archive + b"x"), tmp_path / "long")
+    stream = ArchiveStream(tmp_path / "dup")
+    dup = _tar([(tarfile.TarInfo("manifest.json"), b"{}"), (tarfile.TarInfo("manifest.json"), b"{}")])
+    with pytest.raises(ValueError, match="duplicate"):
+        stream.feed(dup)
+    with pytest.raises(ValueError):  # a failed stream stays failed
+        stream.feed(b"\0" * 512)
