@@ -21,17 +21,31 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
 
 from kiosk.config import Config
 from kiosk.errors import KioskError
 from kiosk.queue import protocol as proto
 from kiosk.queue.chunking import sha256_hex
 from kiosk.queue.outbox import Entry, Outbox
+from kiosk.queue.receipts import verify_receipt
 from kiosk.queue.tls import ClientTls, parse_url, terminal_tls
 from kiosk.queue.transport import Backoff, Incoming, MqttLink, NotConnected, Will
 from kiosk.timeutil import iso, now_vn
 
 log = logging.getLogger("kiosk.queue.uplink")
+
+
+def _load_roots(ca_file: Path) -> list[x509.Certificate]:
+    """The CA certificates receipts must chain to (none when the file is missing: every receipt is then
+    refused and the condition logged)."""
+    try:
+        return x509.load_pem_x509_certificates(Path(ca_file).read_bytes())
+    except (OSError, ValueError):
+        log.error("no CA to check receipts against: receipts will be refused", extra={"path": str(ca_file)})
+        return []
 
 
 @dataclass
@@ -44,6 +58,7 @@ class UplinkStats:
     needs: int = 0
     connections: int = 0
     invalid_messages: int = 0
+    invalid_receipts: int = 0  # well-formed receipts not signed by a trusted receiver: ignored
     publish_refused: int = 0
     results: dict[str, str] = field(default_factory=dict)
     acked_at: dict[str, float] = field(default_factory=dict)  # perf_counter when every chunk was PUBACKed
@@ -61,8 +76,10 @@ class Uplink:
         self.url = parse_url(cfg.mqtt.broker)
         self.events: queue.Queue[Incoming] = queue.Queue()
         offline = proto.encode("status", {"v": 1, "type": "status", "terminal_id": self.tid, "online": False})
+        tls = tls or terminal_tls(cfg)
+        self.receipt_roots = _load_roots(tls.ca_file)  # receivers' certificates come from the MQTT CA
         self.link = MqttLink(
-            self.url, self.tid, (tls or terminal_tls(cfg)) if self.url.tls else None,
+            self.url, self.tid, tls if self.url.tls else None,
             keepalive=cfg.mqtt.keepalive_s, session_expiry_s=cfg.mqtt.session_expiry_s,
             subscriptions=proto.terminal_subscriptions(self.tid), on_message=self.events.put,
             will=Will(proto.topic(self.tid, "status"), offline), max_inflight=cfg.mqtt.max_inflight,
@@ -96,8 +113,14 @@ class Uplink:
     def _on_receipt(self, r: dict[str, object]) -> None:
         if r["terminal_id"] != self.tid:
             raise proto.ProtocolError("receipt for another terminal")
-        result = self.outbox.record_receipt(r)
         sid = str(r["submission_id"])
+        problem = verify_receipt(r, self.receipt_roots, own_id=self.tid)
+        if problem is not None:  # nothing is deleted on the word of an unknown signer
+            self.stats.invalid_receipts += 1
+            log.warning("receipt ignored: not signed by a trusted receiver",
+                        extra={"submission_id": sid, "error": problem})
+            return
+        result = self.outbox.record_receipt(r)
         if result != "ignored":
             self.stats.receipts += 1
             self.stats.rejected += result == "rejected"

@@ -31,6 +31,7 @@ from kiosk.config import Config
 from kiosk.errors import KioskError
 from kiosk.logging import mask
 from kiosk.queue import protocol as proto
+from kiosk.queue.receipts import sign_receipt
 from kiosk.queue.tls import ClientTls, parse_url
 from kiosk.queue.transport import Backoff, Incoming, MqttLink, NotConnected
 from kiosk.receiver.store import Outcome, PackageStore, Verifier
@@ -50,6 +51,19 @@ def load_trust_roots(path: Path) -> list[x509.Certificate]:
     if not path.is_file():
         raise KioskError("outbox.trust_root_missing", path=str(path))
     return x509.load_pem_x509_certificates(path.read_bytes())
+
+
+def _receipt_signer(tls: ClientTls) -> tuple[Any, x509.Certificate]:
+    """The key and certificate that sign receipts: the receiver's own TLS client identity (its CN is the
+    receiver id; kiosks check it against the CA they trust for MQTT, ``kiosk.queue.receipts``)."""
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        cert = x509.load_pem_x509_certificate(tls.cert_file.read_bytes())
+        key = load_pem_private_key(tls.key_file.read_bytes(), password=None)
+    except (OSError, ValueError) as exc:
+        raise KioskError("receiver.no_signing_key", path=str(tls.cert_file)) from exc
+    return key, cert
 
 
 def receiver_tls(cfg: Config, receiver_id: str) -> ClientTls:
@@ -164,7 +178,9 @@ class Receiver:
         self.store = PackageStore(Path(store_dir), trust_roots, receiver_id=receiver_id, verifier=verifier,
                                   strict=strict)
         url = parse_url(cfg.mqtt.broker)
-        self.link = MqttLink(url, receiver_id, (tls or receiver_tls(cfg, receiver_id)) if url.tls else None,
+        tls = tls or receiver_tls(cfg, receiver_id)
+        self._sign_key, self._sign_cert = _receipt_signer(tls)
+        self.link = MqttLink(url, receiver_id, tls if url.tls else None,
                              keepalive=cfg.mqtt.keepalive_s, session_expiry_s=cfg.mqtt.session_expiry_s,
                              subscriptions=proto.receiver_subscriptions(group), on_message=self._on_message,
                              max_inflight=cfg.mqtt.max_inflight)
@@ -254,7 +270,8 @@ class Receiver:
                 with self._lock:
                     self.stats.needs_sent += 1
             if outcome.receipt is not None:
-                self.link.publish(proto.topic(tid, "down/receipt"), proto.encode("receipt", outcome.receipt),
+                signed = sign_receipt(outcome.receipt, self._sign_key, self._sign_cert)
+                self.link.publish(proto.topic(tid, "down/receipt"), proto.encode("receipt", signed),
                                   expiry_s=self.cfg.mqtt.message_expiry_s, content_type="application/json",
                                   wait=False)
                 with self._lock:

@@ -13,11 +13,13 @@ from pathlib import Path
 
 from outbox_helpers import RunningReceiver, Terminal, raw, wait_for
 
+from kiosk import pki
 from kiosk.dossier.verify import verify_package
 from kiosk.queue import protocol as proto
 from kiosk.queue.broker import MosquittoBroker
 from kiosk.queue.chunking import sha256_hex
 from kiosk.queue.outbox import Outbox
+from kiosk.queue.receipts import sign_receipt
 from kiosk.queue.uplink import Uplink
 
 TermF = Callable[..., Terminal]
@@ -300,6 +302,9 @@ def test_persistent_session_delivers_a_receipt_sent_while_the_kiosk_was_offline(
         receipt = {"v": 1, "type": "receipt", "submission_id": e.submission_id, "terminal_id": t.id,
                    "sha256": e.sha256, "status": "stored", "received_at": "2026-11-25T10:00:00+07:00",
                    "receiver": "receiver-2"}
+        tls2 = broker.client_tls("receiver-2")
+        signer = pki.load_pem(tls2.cert_file, tls2.key_file)
+        receipt = sign_receipt(receipt, signer.key, signer.cert)
         info = spy.client.publish(proto.topic(t.id, "down/receipt"), proto.encode("receipt", receipt), qos=1)
         assert spy.wait_puback(info.mid) == "Success"  # the kiosk is offline: its session holds it
     up = Uplink(t.cfg, t.outbox)

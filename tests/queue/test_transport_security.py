@@ -17,6 +17,7 @@ from kiosk import pki
 from kiosk.queue import protocol as proto
 from kiosk.queue.broker import MosquittoBroker
 from kiosk.queue.chunking import archive_bytes, sha256_hex
+from kiosk.queue.receipts import sign_receipt
 from kiosk.queue.tls import ClientTls, client_context
 from kiosk.queue.uplink import Uplink
 
@@ -183,3 +184,43 @@ def test_a_stored_submission_id_cannot_be_overwritten(terminal_factory: TermF, r
         r = _receipts(k.messages)[0]
     assert r["status"] == "rejected" and r["reason"] == "id_conflict" and r["sha256"] != e.sha256
     assert (tmp_path / "store" / sid / "manifest.json").read_bytes() == before
+
+
+def test_only_a_receipt_signed_by_the_receiver_it_names_purges(
+        terminal_factory: TermF, broker: MosquittoBroker, tmp_path: Path) -> None:
+    """A receiver connection may publish receipts, but the kiosk deletes a dossier only on a receipt signed
+    by a trusted receiver's key that names that receiver; anything else is ignored and the package kept."""
+    t = terminal_factory(receipt_timeout_s=1)
+    e = t.outbox.enqueue(t.package([0]))
+    tls2 = broker.client_tls("receiver-2")
+    good = pki.load_pem(tls2.cert_file, tls2.key_file)
+    rogue_ca = pki.ensure_ca(tmp_path / "rogue", "Rogue CA")
+    rogue = pki.ensure_leaf(tmp_path / "rogue", "receiver-2", "receiver-2", "tls_client", rogue_ca)
+    base = {"v": 1, "type": "receipt", "submission_id": e.submission_id, "terminal_id": t.id,
+            "sha256": e.sha256, "status": "stored", "received_at": "2026-11-25T10:00:00+07:00",
+            "receiver": "receiver-2"}
+    altered = sign_receipt(base, good.key, good.cert)
+    altered["received_at"] = "2026-11-25T10:00:01+07:00"  # changed after signing
+    bad = [
+        sign_receipt(base, rogue.key, rogue.cert),  # a certificate from a CA the kiosk does not trust
+        sign_receipt({**base, "receiver": "receiver-1"}, good.key, good.cert),  # names another receiver
+        altered,
+    ]
+    with raw(broker.port, "receiver-2", tls2) as spy:
+        spy.wait_suback(spy.client.subscribe("kiosk/v1/+/up/#", qos=1)[1])
+        up = Uplink(t.cfg, t.outbox)
+        assert up.run(once=True, timeout=15) is False  # sent; nobody has answered yet
+        for r in bad:
+            info = spy.client.publish(proto.topic(t.id, "down/receipt"), proto.encode("receipt", r), qos=1)
+            assert spy.wait_puback(info.mid) == "Success"
+        assert up.run(once=True, timeout=3) is False
+        assert up.stats.invalid_receipts == 3 and up.stats.receipts == 0
+        entry = t.outbox.get(e.submission_id)
+        assert entry is not None and entry.state in ("sending", "sent") and entry.blob is not None
+        signed = sign_receipt(base, good.key, good.cert)
+        info = spy.client.publish(proto.topic(t.id, "down/receipt"), proto.encode("receipt", signed), qos=1)
+        assert spy.wait_puback(info.mid) == "Success"
+        assert up.run_until_empty(timeout=30)
+    entry = t.outbox.get(e.submission_id)
+    assert entry is not None and entry.state == "purged" and entry.blob is None
+    assert t.outbox.receipt(e.submission_id) == signed  # the signed receipt is kept as proof
