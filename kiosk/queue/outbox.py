@@ -39,6 +39,7 @@ from typing import Any
 
 from kiosk.config import Config
 from kiosk.errors import KioskError
+from kiosk.fsutil import fsync_dir
 from kiosk.queue.audit import AuditLog
 from kiosk.queue.chunking import (
     MANIFEST,
@@ -104,14 +105,6 @@ class Entry:
         d.pop("blob")
         d["has_payload"] = self.blob is not None
         return d
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Outbox:

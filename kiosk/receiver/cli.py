@@ -30,7 +30,7 @@ def cmd_receiver(args: argparse.Namespace) -> int:
                     Path(args.cert) if args.cert else tls.cert_file,
                     Path(args.key) if args.key else tls.key_file)
     rec = Receiver(cfg, Path(args.store), trust, receiver_id=args.id, tls=tls, group=args.group,
-                   strict=args.strict)
+                   strict=args.strict, staging_quota=args.staging_quota_mb << 20)
     stats = rec.serve(stop, max_packages=args.once)
     emit({"receiver": args.id, "stored": stats.stored, "rejected": stats.rejected, "offers": stats.offers,
           "chunks": stats.chunks, "receipts_sent": stats.receipts_sent, "needs_sent": stats.needs_sent,
@@ -54,6 +54,9 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
                    help="run the deep validation (PDF seals, PDF/A: verify_package) before the receipt and "
                    "reject on failure; default: admit on hashes and the manifest signature, receipt, then "
                    "validate in the background (validation.json, alert on failure)")
+    p.add_argument("--staging-quota-mb", type=int, default=4096, metavar="MB",
+                   help="unfinished transfers one terminal may have staged; a new one beyond it waits "
+                   "(the kiosk offers it again later) (default 4096)")
     p.add_argument("--trust-root", help="CA(s) that issue device signing certificates, PEM "
                    "(default: <data_dir>/pki/ca.pem)")
     add_data_dir_arg(p)

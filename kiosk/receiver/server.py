@@ -169,14 +169,14 @@ class Receiver:
     def __init__(self, cfg: Config, store_dir: Path, trust_roots: list[x509.Certificate] | None = None, *,
                  receiver_id: str = "receiver-1", tls: ClientTls | None = None,
                  group: str = proto.SHARE_GROUP, verifier: Verifier | None = None,
-                 strict: bool = False) -> None:
+                 strict: bool = False, staging_quota: int = 4 << 30) -> None:
         self.cfg = cfg
         self.receiver_id = receiver_id
         self.strict = strict
         if trust_roots is None:
             trust_roots = load_trust_roots(cfg.data_dir / "pki" / "ca.pem")
         self.store = PackageStore(Path(store_dir), trust_roots, receiver_id=receiver_id, verifier=verifier,
-                                  strict=strict)
+                                  strict=strict, staging_quota=staging_quota)
         url = parse_url(cfg.mqtt.broker)
         tls = tls or receiver_tls(cfg, receiver_id)
         self._sign_key, self._sign_cert = _receipt_signer(tls)

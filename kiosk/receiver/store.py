@@ -50,11 +50,11 @@ from typing import Any
 
 from cryptography import x509
 
+from kiosk.fsutil import fsync_dir
 from kiosk.logging import mask
 from kiosk.queue import protocol as proto
 from kiosk.queue.audit import AuditLog
 from kiosk.queue.chunking import MANIFEST, SIGNATURE, SUBMISSION_ID_RE, ExtractedFile
-from kiosk.queue.outbox import fsync_dir
 from kiosk.queue.protocol import ChunkHeader
 from kiosk.receiver.assembly import Assembly, LeaseBusy, StageMeta, read_journal, stage_chunk
 from kiosk.timeutil import iso, now_vn
@@ -120,12 +120,15 @@ class PackageStore:
     server has a worker per package)."""
 
     def __init__(self, root: Path, trust_roots: list[x509.Certificate], *, receiver_id: str,
-                 verifier: Verifier | None = None, max_size: int = 2 << 30, strict: bool = False) -> None:
+                 verifier: Verifier | None = None, max_size: int = 2 << 30, strict: bool = False,
+                 staging_quota: int = 4 << 30) -> None:
         self.root = Path(root)
         self.trust_roots = trust_roots
         self.receiver_id = receiver_id
         self.verifier = verifier or default_verifier()
         self.max_size = max_size
+        self.staging_quota = staging_quota  # bytes one terminal may have in unfinished transfers
+        self._over_quota_logged: set[tuple[str, str, str]] = set()
         self.strict = strict
         self.staging = self.root / ".staging"
         self.receipts = self.root / ".receipts"
@@ -209,6 +212,34 @@ class PackageStore:
     def _stage_dir(self, terminal: str, sid: str, sha: str) -> Path:
         return self.staging / terminal / sid / sha
 
+    def staged_bytes(self, terminal: str) -> int:
+        """Announced sizes of the terminal's unfinished transfers in the staging area."""
+        total = 0
+        for meta in (self.staging / terminal).glob("*/*/meta.json"):
+            try:
+                total += int(json.loads(meta.read_text())["size"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+        return total
+
+    def _over_quota(self, terminal: str, sid: str, sha: str, size: int) -> bool:
+        """A new transfer that would take the terminal over its staging quota waits (no answer: the kiosk
+        offers it again after ``receipt_timeout_s``), so that one terminal cannot fill the back end's disk
+        with transfers it never finishes. Transfers already staged always go on, and so does a terminal's
+        only transfer (``max_size`` bounds that one)."""
+        if (self._stage_dir(terminal, sid, sha) / "meta.json").is_file():
+            return False
+        staged = self.staged_bytes(terminal)
+        if staged == 0 or staged + size <= self.staging_quota:  # one transfer at a time always goes on
+            return False
+        key = (terminal, sid, sha)
+        if key not in self._over_quota_logged:
+            self._over_quota_logged.add(key)
+            log.warning("transfer deferred: terminal over its staging quota",
+                        extra={"terminal": terminal, "submission_id": sid, "size": size, "staged": staged,
+                               "quota": self.staging_quota})
+        return True
+
     def _stage(self, terminal: str, sid: str, sha: str, size: int, chunk_size: int, chunks: int
                ) -> _Stage | None:
         """The staging folder with its meta.json; None if existing meta disagrees (protocol violation)."""
@@ -291,6 +322,8 @@ class PackageStore:
         expected = max(1, -(-offer["size"] // offer["chunk_size"]))
         if offer["chunks"] != expected:
             return Outcome(notes=["offer: chunks do not match size"])
+        if self._over_quota(terminal, sid, sha, offer["size"]):
+            return Outcome(notes=["staging quota"])
         st = self._stage(terminal, sid, sha, offer["size"], offer["chunk_size"], offer["chunks"])
         if st is None:
             return Outcome(notes=["offer disagrees with staged chunks"])
@@ -311,6 +344,8 @@ class PackageStore:
         if h.size > self.max_size:
             return self._reject(terminal, h.submission_id, h.sha256, "too_large",
                                 [f"package larger than {self.max_size} bytes"])
+        if self._over_quota(terminal, h.submission_id, h.sha256, h.size):
+            return Outcome(notes=["staging quota"])
         st = self._stage(terminal, h.submission_id, h.sha256, h.size, h.chunk_size, h.chunks)
         if st is None:
             return Outcome(notes=["chunk disagrees with staged meta"])

@@ -193,3 +193,34 @@ def test_corrupt_chunk_bytes_are_asked_for_again(terminal: Terminal, receiver_fa
         k.send(w, [1])
         receipt = k.wait("receipt")[0]
     _check_stored(tmp_path / "store", pkg, receipt)
+
+
+def test_a_terminal_over_its_staging_quota_waits(terminal: Terminal, receiver_factory: RecvF,
+                                                 broker: MosquittoBroker, tmp_path: Path) -> None:
+    """One terminal's unfinished transfers may take at most the staging quota: a new transfer beyond it
+    gets no answer and stages nothing (the kiosk offers it again later); the staged one goes on, and once
+    it is stored the waiting one is accepted."""
+    first, second = terminal.package([0]), terminal.package([1])
+    w1, w2 = Wire.of(first, terminal.id), Wire.of(second, terminal.id)
+    r = receiver_factory(staging_quota=len(w1.archive) + len(w2.archive) - 1)
+    staging = tmp_path / "store" / ".staging" / terminal.id
+    with raw(broker.port, terminal.id, broker.client_tls(terminal.id)) as c:
+        k = Kiosk(c, terminal.id)
+        k.offer(w1, resume=False)
+        k.send(w1, range(w1.chunks - 1))  # first transfer staged, unfinished
+        k.offer(w2, resume=False)
+        k.send(w2, range(w2.chunks))
+        k.offer(w2, resume=True, attempt=2)
+        assert wait_for(lambda: r.receiver.stats.chunks >= w1.chunks - 1 + w2.chunks, 20)
+        assert not (staging / w2.sid).exists(), "nothing of the transfer over quota is staged"
+        assert not k.answers("receipt") and not k.answers("need")
+        assert r.receiver.store.staged_bytes(terminal.id) == len(w1.archive)
+        k.send(w1, [w1.chunks - 1])
+        assert k.wait("receipt")[0]["submission_id"] == w1.sid
+        assert wait_for(lambda: r.receiver.store.staged_bytes(terminal.id) == 0, 10)  # staging cleaned up
+        k.offer(w2, resume=True, attempt=3)  # as the kiosk does after receipt_timeout_s
+        assert k.wait("need")[-1]["missing"] == list(range(w2.chunks))
+        k.send(w2, range(w2.chunks))
+        receipts = k.wait("receipt", 2)
+    assert [x["submission_id"] for x in receipts] == [w1.sid, w2.sid]
+    assert _stored(tmp_path / "store") == sorted([w1.sid, w2.sid])
