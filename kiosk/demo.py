@@ -10,8 +10,8 @@
    demo's officer opens it on the staff desk and confirms it, which countersigns every paper and signs the
    decision. The reviewed package is published over MQTT (TLS with client certificates) to a Mosquitto
    broker that the demo starts on a free loopback port.
-6. ``kiosk receiver`` (a separate process) verifies the package, stores it and sends a receipt; the kiosk
-   purges its copy.
+6. ``kiosk receiver`` (a separate process) verifies the package, stores it and sends a signed receipt with
+   the dossier code it assigned (R15); the kiosk purges its copy and prints the dossier-code slip.
 7. The receipt is printed by the file printer (a PNG).
 
 Each step is printed with its timing. Exit 0 only when the receiver stored a verified package (checked
@@ -264,6 +264,8 @@ def run_demo(cfg: Config, out: Any = sys.stdout) -> int:
         steps.run("Officer confirms the submission on the staff screen", review)
 
         # 5-6. transport, receiver, purge ---------------------------------------------------------
+        dossier_code: list[str] = []
+
         def deliver() -> None:
             broker.start()
             broker.provision_terminal(data, cfg.terminal.id)
@@ -282,6 +284,11 @@ def run_demo(cfg: Config, out: Any = sys.stdout) -> int:
             if not done or state not in ("purged", "receipted"):
                 reason = entry.reason if entry else ""
                 raise KioskError("demo.not_delivered", state=state, reason=reason or "")
+            issued = {c.submission_id: c.dossier_code for c in wf.issued_dossier_codes()}
+            if sid in issued:  # R15: the back end numbered the confirmed dossier; the officer prints it
+                dossier_code.append(issued[sid])
+                wf.print_dossier_code(sid)
+                steps.note(f"signed receipt with dossier code {issued[sid]}; slip printed for the citizen")
 
         steps.run("Publish over MQTT, receive, verify and store, receipt back, purge", deliver)
 
@@ -320,6 +327,7 @@ def run_demo(cfg: Config, out: Any = sys.stdout) -> int:
         result = {"ok": ok, "submission_id": sid, "stored_package": str(stored),
                   "papers": [p.name for p in pdfs],
                   "receipt": str(submit.receipt_image_path) if submit.receipt_image_path else None,
+                  "dossier_code": dossier_code[0] if dossier_code else None,
                   "seconds": round(total, 2)}
         out.write(f"stored package: {stored}\n")
         out.write(json.dumps(result, ensure_ascii=False) + "\n")

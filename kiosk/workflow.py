@@ -99,6 +99,15 @@ class SubmitOutcome:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class IssuedCode:
+    """A submission the back end gave a dossier code (R15) after the officer confirmed it."""
+
+    submission_id: str
+    short_code: str
+    dossier_code: str
+
+
 class Workflow:
     """One kiosk's use cases. Not thread-safe: the UI thread (or the demo) calls it."""
 
@@ -467,6 +476,30 @@ class Workflow:
 
     def return_review(self, submission_id: str, reason_key: str) -> None:
         self.review_desk.return_submission(submission_id, reason_key)
+
+    def issued_dossier_codes(self, limit: int = 10) -> list[IssuedCode]:
+        """The dossier codes the back end gave this kiosk's newest confirmed submissions (R15)."""
+        if self.outbox is None:
+            return []
+        return [IssuedCode(sid, short_code(sid), code)
+                for sid, code in self.outbox.issued_dossier_codes(limit)]
+
+    def print_dossier_code(self, submission_id: str) -> None:
+        """Print the slip with the back end's dossier code (R15) for the citizen at the desk."""
+        issued = {c.submission_id: c for c in self.issued_dossier_codes(limit=100)}
+        code = issued.get(submission_id)
+        if code is None:
+            raise KioskError("workflow.no_dossier_code", code=short_code(submission_id))
+        lang = self.lang
+        slip = Receipt(
+            title=t("receipt.dossier_title", lang), header=self.cfg.terminal.agency_name,
+            lines=[(t("receipt.dossier_code", lang), code.dossier_code),
+                   (t("receipt.code", lang), code.short_code),
+                   (t("receipt.time", lang), now_vn().strftime("%H:%M, %d/%m/%Y")),
+                   (t("receipt.terminal", lang), self.cfg.terminal.id)],
+            qr_payload="|".join(["KIOSK1-HS", code.dossier_code, code.short_code, self.cfg.terminal.id]),
+            footer=t("receipt.dossier_footer", lang))
+        self.devices.printer.print_receipt(slip)
 
     def finish(self) -> None:
         if self.session.state != State.END:

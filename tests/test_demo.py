@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -47,3 +48,5 @@ def test_kiosk_demo_end_to_end(tmp_path: Path) -> None:
         path = data / folder
         assert not path.exists() or not any(path.iterdir()), folder
     assert Path(result["receipt"]).is_file()
+    # the back end numbered the confirmed dossier (R15) in its signed receipt
+    assert re.fullmatch(r"000\.00\.00\.H00-[0-9]{6}-[0-9]{4}", result["dossier_code"])

@@ -185,6 +185,20 @@ class Outbox:
                                (submission_id,)).fetchone()
         return json.loads(row[0]) if row and row[0] else None
 
+    def issued_dossier_codes(self, limit: int = 20) -> list[tuple[str, str]]:
+        """(submission id, dossier code) of the newest submissions the back end gave a dossier code (R15),
+        newest first: the code is in the signed receipt kept after the purge."""
+        rows = self._db.execute("SELECT submission_id, receipt FROM entries WHERE receipt IS NOT NULL "
+                                "AND state='purged' ORDER BY receipted_at DESC, rowid DESC LIMIT ?",
+                                (max(1, limit) * 5,)).fetchall()
+        out = []
+        for sid, body in rows:
+            code = json.loads(body).get("dossier_code")
+            if isinstance(code, str):
+                out.append((sid, code))
+        out.sort(key=lambda x: x[1][-11:], reverse=True)  # YYMMDD-NNNN: the order of reception
+        return out[:limit]
+
     def counts(self) -> dict[str, int]:
         out = dict.fromkeys(STATES, 0)
         for state, n in self._db.execute("SELECT state, COUNT(*) FROM entries GROUP BY state"):

@@ -39,6 +39,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import threading
 import time
@@ -63,6 +64,9 @@ log = logging.getLogger("kiosk.receiver.store")
 
 Verifier = Callable[[Path, list[x509.Certificate]], Any]
 VALIDATION = "validation.json"
+# R15: the one-stop dossier code V1V2V3.Z1Z2.Y1Y2.MX1X2-YYMMDD-XXXX: the receiving agency's code, the day
+# of reception and that agency's sequence number of the day. Assigned to a package the officer confirmed.
+AGENCY_CODE_RE = re.compile(r"[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.[A-Z][0-9]{2}")
 
 
 def default_verifier() -> Verifier:
@@ -178,7 +182,7 @@ class PackageStore:
 
     def _receipt(self, terminal: str, sid: str, sha: str, status: str, *, reason: str | None = None,
                  failures: list[str] | None = None, files: int | None = None,
-                 validation: str | None = None) -> dict[str, Any]:
+                 validation: str | None = None, dossier_code: str | None = None) -> dict[str, Any]:
         r: dict[str, Any] = {"v": 1, "type": "receipt", "submission_id": sid, "terminal_id": terminal,
                              "sha256": sha, "status": status, "received_at": iso(now_vn()),
                              "receiver": self.receiver_id}
@@ -187,6 +191,8 @@ class PackageStore:
             r["failures"] = [f[:500] for f in (failures or [])][:50]
         if files is not None:
             r["files"] = files
+        if dossier_code is not None:
+            r["dossier_code"] = dossier_code
         if validation is not None:
             r["validation"] = validation
         return proto.validate("receipt", r)
@@ -544,7 +550,8 @@ class PackageStore:
             _write_json_atomic(self.pending_dir / f"{sid}.json", {"terminal_id": terminal, "sha256": sha},
                                self.tmp)
         receipt = self._receipt(terminal, sid, sha, "stored", files=len(files),
-                                validation="passed" if validation is not None else "deferred")
+                                validation="passed" if validation is not None else "deferred",
+                                dossier_code=self._dossier_code(pkg, sid))
         _write_json_atomic(self.receipts / f"{sid}.json", receipt, self.tmp)
         _fsync_tree(pkg)
         target = self.root / sid
@@ -559,6 +566,43 @@ class PackageStore:
         self.audit.append("stored", submission_id=sid, sha256=sha, terminal=terminal, size=meta.size)
         return Outcome(receipt=receipt, stored=True, cleanup=self._drop_stage(terminal, sid, sha),
                        validate=None if validation is not None else sid)
+
+    def _dossier_code(self, pkg: Path, sid: str) -> str | None:
+        """The dossier code (R15) of a package a one-stop officer confirmed; None for one that was not
+        reviewed (it gets its code when staff at the back end receive it) or was returned."""
+        try:
+            manifest = json.loads((pkg / MANIFEST).read_text("utf-8"))
+        except (OSError, ValueError):
+            return None
+        review = manifest.get("staff_review")
+        if not isinstance(review, dict) or review.get("decision") != "confirmed":
+            return None
+        agency = manifest.get("agency_code")
+        if not isinstance(agency, str) or not AGENCY_CODE_RE.fullmatch(agency):
+            log.warning("no dossier code: the manifest's agency code is not a one-stop agency code",
+                        extra={"submission_id": sid})
+            return None
+        day = now_vn().strftime("%y%m%d")
+        return f"{agency}-{day}-{self._next_sequence(agency, day):04d}"
+
+    def _next_sequence(self, agency: str, day: str) -> int:
+        """The agency's next sequence number of the day (shared by every receiver of the store)."""
+        folder = self.root / ".sequence"
+        folder.mkdir(exist_ok=True)
+        fd = os.open(folder / f"{agency}-{day}", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            raw = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            n = (int(raw) if raw.isdigit() else 0) + 1
+            if n > 9999:
+                raise RuntimeError(f"dossier sequence of {agency} on {day} exhausted")
+            data = f"{n}\n".encode()
+            os.pwrite(fd, data, 0)
+            os.ftruncate(fd, len(data))
+            os.fsync(fd)
+            return n
+        finally:
+            os.close(fd)
 
     # ---- deep validation (after the receipt) --------------------------------------------------------
 

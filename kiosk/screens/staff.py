@@ -47,6 +47,7 @@ class StaffScreen(KioskScreen):
         self.devices: list[dict[str, Any]] | None = None
         self.outbox: dict[str, Any] | None = None
         self.held: list[Any] = []
+        self.issued: list[Any] = []        # dossier codes the back end issued (R15)
         self.review: Any = None            # the open HeldSubmission (with page images), if any
         self.choosing_reason = False
         self.notice = ""
@@ -57,6 +58,7 @@ class StaffScreen(KioskScreen):
         self.devices = None
         self.outbox = None
         self.held = []
+        self.issued = []
         self._close_review()
         self.notice = ""
 
@@ -105,11 +107,12 @@ class StaffScreen(KioskScreen):
     def refresh(self) -> None:
         wf = self.ui.workflow
 
-        def query() -> tuple[list[dict[str, Any]], dict[str, Any], list[Any]]:
-            return device_status(wf), outbox_status(wf), list(wf.held_submissions())
+        def query() -> tuple[list[dict[str, Any]], dict[str, Any], list[Any], list[Any]]:
+            return (device_status(wf), outbox_status(wf), list(wf.held_submissions()),
+                    list(wf.issued_dossier_codes()))
 
-        def done(result: tuple[list[dict[str, Any]], dict[str, Any], list[Any]]) -> None:
-            self.devices, self.outbox, self.held = result
+        def done(result: tuple[list[dict[str, Any]], dict[str, Any], list[Any], list[Any]]) -> None:
+            self.devices, self.outbox, self.held, self.issued = result
 
         self.ui.run_async(query, done, busy_key="ui.staff_loading")
 
@@ -146,6 +149,15 @@ class StaffScreen(KioskScreen):
             self.refresh()
 
         self.ui.run_async(work, done, busy_key="ui.review_working")
+
+    def _print_code(self, index: int) -> None:
+        issued = self.issued[index]
+
+        def done(_result: Any) -> None:
+            self.notice = self.t("ui.issued_printed", dossier_code=issued.dossier_code)
+
+        self.ui.run_async(lambda: self.ui.workflow.print_dossier_code(issued.submission_id), done,
+                          busy_key="ui.issued_printing")
 
     def _ask_reason(self) -> None:
         self.choosing_reason = True
@@ -199,6 +211,17 @@ class StaffScreen(KioskScreen):
             col.add_widget(KLabel(self.t("ui.review_none"), color=theme.TEXT_MUTED, name="review_none"))
         for i, held in enumerate(self.held):
             col.add_widget(self._held_row(i, held))
+        col.add_widget(KLabel(self.t("ui.staff_issued"), size=theme.FONT_LARGE, bold=True))
+        if not self.issued:
+            col.add_widget(KLabel(self.t("ui.issued_none"), color=theme.TEXT_MUTED, name="issued_none"))
+        for i, issued in enumerate(self.issued):
+            panel = Panel(orientation="horizontal", size_hint_y=None, height=dp(80), name=f"issued_{i}")
+            panel.add_widget(KLabel(self.t("ui.issued_row", code=issued.short_code,
+                                           dossier_code=issued.dossier_code),
+                                    size_hint_x=0.75, name=f"issued_{i}_text"))
+            panel.add_widget(KButton(self.t("ui.issued_print"), partial(self._print_code, i),
+                                     kind="secondary", name=f"issued_print_{i}", size_hint_x=0.25))
+            col.add_widget(panel)
         col.add_widget(KLabel(self.t("ui.staff_devices"), size=theme.FONT_LARGE, bold=True))
         for i, dev in enumerate(self.devices or []):
             col.add_widget(self._device_row(i, dev))

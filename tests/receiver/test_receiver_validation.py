@@ -172,3 +172,30 @@ def test_a_validation_left_pending_is_done_by_the_next_receiver(terminal: Termin
     v = r.receiver.store.validation(pkg.name)
     assert v is not None and v["ok"] is True and v["receiver"] == "receiver-1"
     assert r.receiver.store.pending_validations() == []
+
+
+def test_a_package_the_officer_confirmed_gets_a_dossier_code(terminal: Terminal, receiver_factory: RecvF,
+                                                             tmp_path: Path) -> None:
+    """R15: the dossier code (agency code-YYMMDD-sequence) is assigned at reception to confirmed packages
+    only, numbered per agency and day, and comes back in the signed receipt."""
+    from kiosk.dossier.review import review_package
+    from kiosk.timeutil import now_vn
+
+    receiver_factory()
+    cfg = terminal.factory.cfg
+    plain = terminal.package([0])
+    first = review_package(terminal.package([0]), tmp_path / "rev" / "a", cfg)
+    second = review_package(terminal.package([0]), tmp_path / "rev" / "b", cfg)
+    returned = review_package(terminal.package([0]), tmp_path / "rev" / "c", cfg, decision="returned",
+                              reason="Thiếu bản gốc")
+    sids = {}
+    for name, pkg in (("plain", plain), ("first", first), ("second", second), ("returned", returned)):
+        sids[name] = terminal.outbox.enqueue(pkg).submission_id
+    assert Uplink(terminal.cfg, terminal.outbox).run_until_empty(timeout=90)
+    codes = {name: (terminal.outbox.receipt(sid) or {}).get("dossier_code") for name, sid in sids.items()}
+    day = now_vn().strftime("%y%m%d")
+    assert codes["plain"] is None and codes["returned"] is None
+    assert sorted([codes["first"], codes["second"]]) == [f"{cfg.terminal.agency_code}-{day}-0001",
+                                                          f"{cfg.terminal.agency_code}-{day}-0002"]
+    assert terminal.outbox.issued_dossier_codes() == sorted(
+        [(sids["first"], codes["first"]), (sids["second"], codes["second"])], key=lambda x: x[1])[::-1]

@@ -381,3 +381,15 @@ class FakeWorkflow:
     def return_review(self, submission_id: str, reason_key: str) -> None:
         self.calls.append(f"return_review:{reason_key}")
         self.desk.return_submission(submission_id, reason_key)
+
+    def issued_dossier_codes(self, limit: int = 10) -> list[Any]:
+        from kiosk.core.dossier_model import short_code
+        from kiosk.workflow import IssuedCode
+
+        codes = getattr(self.outbox, "issued_dossier_codes", None)
+        if not callable(codes):
+            return []
+        return [IssuedCode(sid, short_code(sid), code) for sid, code in codes(limit)]
+
+    def print_dossier_code(self, submission_id: str) -> None:
+        self.calls.append(f"print_dossier_code:{submission_id[:8]}")

@@ -586,8 +586,29 @@ def scenario_staff_review(h: Harness) -> dict[str, Any]:
     obs["notice_return"] = h.text("review_notice")
     obs["review_none"] = h.text("review_none")
     obs["states"] = [e.state for e in (outbox.get(s) for s in sids) if e is not None]
+    obs["issued_before"] = h.text("issued_none")
+    # the back end answers (R15): a dossier code for the confirmed one, none for the returned one
+    for sid, code in ((sids[0], "000.00.00.H00-261126-0001"), (sids[1], None)):
+        outbox.mark_sending(sid)
+        outbox.mark_sent(sid)
+        entry = outbox.get(sid)
+        assert entry is not None
+        receipt = {"v": 1, "type": "receipt", "submission_id": sid, "terminal_id": "KIOSK-UI-TEST",
+                   "sha256": entry.sha256, "status": "stored", "received_at": "2026-11-26T09:00:00+07:00",
+                   "receiver": "receiver-1"}
+        if code:
+            receipt["dossier_code"] = code
+        outbox.record_receipt(receipt)
+    h.tap("staff_refresh")
+    h.idle_ui()
+    obs["issued"] = [h.text(f"issued_{i}_text") for i in range(3) if h.has(f"issued_{i}_text")]
+    h.tap("issued_print_0")
+    h.idle_ui()
+    obs["notice_print"] = h.text("review_notice")
+    h.snap("staff-issued")
     h.tap("staff_exit")
-    obs["calls"] = [c for c in h.wf.calls if "review" in c or c == "held_submissions"]
+    obs["calls"] = [c for c in h.wf.calls
+                    if "review" in c or c == "held_submissions" or c.startswith("print")]
     obs["decrypted_after"] = len(list((cfg.data_dir / "review").rglob("*")))
     outbox.close()
     return obs
