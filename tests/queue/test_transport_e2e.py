@@ -270,6 +270,10 @@ def test_demo_recipe_one_data_dir_one_ca(tmp_path: Path) -> None:
             th = threading.Thread(target=receiver.serve, args=(stop,))
             th.start()
             try:
+                # the receiver holds its shared subscription (SUBACK) before the kiosk sends: what is
+                # published to a share group nobody holds yet is dropped by the broker (then only the
+                # resume after receipt_timeout_s would deliver it)
+                assert receiver.link.connected.wait(30)
                 assert Uplink(cfg, outbox).run_until_empty(timeout=60)
             finally:
                 stop.set()
