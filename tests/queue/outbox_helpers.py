@@ -171,3 +171,52 @@ def wait_for(pred: Callable[[], bool], timeout: float = 30.0, interval: float = 
             return True
         time.sleep(interval)
     return pred()
+
+
+# ---- shared by the fixtures of tests/queue and tests/receiver ---------------------------------------------
+
+def make_factory(root: Path, terminal_id: str, papers: list[float] | None = None) -> Factory:
+    """A device data dir with the demo CA and a real template package (``build_template``)."""
+    from kiosk.queue.fixtures import build_template, template_paper_sizes
+
+    cfg = from_dict({"terminal": {"id": terminal_id}, "paths": {"data_dir": str(root / "device")}})
+    pki_dir = cfg.data_dir / "pki"
+    pki.ensure_ca(pki_dir)
+    template = build_template(cfg, root / "template", **({"papers": papers} if papers is not None else {}))
+    return Factory(cfg, pki_dir, template, template_paper_sizes(template))
+
+
+def new_terminal(tmp_path: Path, broker: Any, factory: Factory, terminal_id: str, work: Path,
+                 **mqtt_over: Any) -> Terminal:
+    """A provisioned kiosk (TLS files from ``broker``, config, outbox); the caller closes its outbox."""
+    data = tmp_path / "kiosk" / terminal_id
+    broker.provision_terminal(data, terminal_id)
+    cfg = make_cfg(data, broker.url, terminal_id, **mqtt_over)
+    return Terminal(terminal_id, data, cfg, Outbox(data, cfg), factory, work)
+
+
+@contextmanager
+def receivers(tmp_path: Path, broker: Any, factory: Factory) -> Iterator[Callable[..., RunningReceiver]]:
+    """``start(receiver_id="receiver-1", store=None, **Receiver kwargs)``: a receiver serving on a thread,
+    subscribed before it is returned; all of them are stopped when the block ends."""
+    running: list[RunningReceiver] = []
+
+    def start(receiver_id: str = "receiver-1", store: Path | None = None, **kw: Any) -> RunningReceiver:
+        cfg = make_cfg(tmp_path / "recv" / receiver_id, broker.url, "RECV-HOST")
+        rec = Receiver(cfg, store or tmp_path / "store", [factory.ca_cert], receiver_id=receiver_id,
+                       tls=broker.client_tls(receiver_id), **kw)
+        stop = threading.Event()
+        th = threading.Thread(target=rec.serve, args=(stop,), daemon=True)
+        th.start()
+        assert rec.link.connected.wait(10)
+        r = RunningReceiver(rec, th, stop)
+        running.append(r)
+        return r
+
+    try:
+        yield start
+    finally:
+        for r in running:
+            r.stop.set()
+        for r in running:
+            r.thread.join(30)
