@@ -13,8 +13,10 @@ Plain Python over the outbox and the file system; the Kivy staff screen is a vie
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import os
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -94,21 +96,48 @@ def _page_images(pdf: Path, out_dir: Path, max_px: int) -> tuple[Path, ...]:
     return tuple(out)
 
 
+def _take_lock(folder: Path) -> int | None:
+    """An exclusive lock on ``folder/.lock`` (fd to keep), or None when a live desk holds it."""
+    try:
+        fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except (NotADirectoryError, FileNotFoundError):
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
 class ReviewDesk:
     """``ReviewDesk(cfg, outbox)``: list, open, confirm or return the submissions held for staff.
 
-    At most one submission is open at a time; its decrypted copy lives in ``<data_dir>/review/`` (0700) and
-    is wiped by :meth:`close`, by the decision, by the next :meth:`open`, and at start-up (power cut).
+    At most one submission is open per desk; its decrypted copy lives in a folder of
+    ``<data_dir>/review/`` (0700), locked (``flock``) while it is open, and is wiped by :meth:`close`, by the
+    decision and by the next :meth:`open`. A new desk (start-up after a power cut) wipes the folders no
+    live desk holds, so the touch screen and ``kiosk review`` can work side by side.
     """
 
     def __init__(self, cfg: Config, outbox: Outbox) -> None:
         self.cfg = cfg
         self.outbox = outbox
         self.work = cfg.data_dir / "review"
-        self._open: tuple[str, Path] | None = None
-        if self.work.exists():
-            shutil.rmtree(self.work, ignore_errors=True)
-            log.warning("decrypted review copies left by an interrupted review were wiped")
+        self._open: tuple[str, Path, int] | None = None  # (submission id, folder, lock fd)
+        stale = 0
+        for folder in self.work.iterdir() if self.work.is_dir() else []:
+            if folder.is_dir():
+                fd = _take_lock(folder)
+                if fd is None:
+                    continue  # another desk (the touch screen, a command) has it open
+                shutil.rmtree(folder, ignore_errors=True)
+                os.close(fd)
+            else:
+                folder.unlink(missing_ok=True)
+            stale += 1
+        if stale:
+            log.warning("decrypted review copies left by an interrupted review were wiped",
+                        extra={"folders": stale})
 
     def held(self) -> list[HeldSubmission]:
         """The held submissions, oldest first (only their manifests are decrypted, in memory)."""
@@ -130,7 +159,9 @@ class ReviewDesk:
         self.work.chmod(0o700)
         folder = self.work / uuid.uuid4().hex
         folder.mkdir(mode=0o700)
-        self._open = (sid, folder)
+        fd = _take_lock(folder)
+        assert fd is not None  # a folder this desk just made
+        self._open = (sid, folder, fd)
         try:
             return self.outbox.extract_package(sid, folder / "package")
         except BaseException:
@@ -155,7 +186,9 @@ class ReviewDesk:
     def close(self) -> None:
         """Wipe the decrypted copy of the open submission, if any."""
         if self._open is not None:
-            shutil.rmtree(self._open[1], ignore_errors=True)
+            _sid, folder, fd = self._open
+            shutil.rmtree(folder, ignore_errors=True)
+            os.close(fd)
             self._open = None
 
     def confirm(self, sid: str) -> None:

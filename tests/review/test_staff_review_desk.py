@@ -126,14 +126,31 @@ def test_power_cut_during_a_review(cfg: Config, template: Path, tmp_path: Path) 
         # a crash after the new blob was written, before the row was switched to it
         orphan = ob.blobs / f"{sid}.{os.urandom(4).hex()}.kob"
         orphan.write_bytes(b"partial review")
+        # the process dies: the lock on its open review goes with it (the folder stays)
+        assert desk._open is not None
+        os.close(desk._open[2])
+        desk._open = None
     with Outbox(cfg.data_dir / "o4", cfg) as ob:
         ob.recover()
         assert not orphan.exists()
         again = ob.get(sid)
         assert again is not None and again.state == "held" and again.sha256 == entry.sha256
         ReviewDesk(cfg, ob)
-        assert not (cfg.data_dir / "review").exists()
+        assert list((cfg.data_dir / "review").iterdir()) == []
         assert ob.read_manifest(sid)["submission_id"] == sid
+
+
+def test_two_desks_side_by_side(cfg: Config, template: Path, tmp_path: Path) -> None:
+    """The touch screen has a submission open when ``kiosk review`` starts: its copy is left alone."""
+    with Outbox(cfg.data_dir / "o5", cfg) as ob:
+        sid = held_package(cfg, template, ob, tmp_path)
+        screen = ReviewDesk(cfg, ob)
+        opened = screen.open(sid)
+        shown = opened.papers[0].images[0]
+        ReviewDesk(cfg, ob)  # a second desk starting up
+        assert shown.is_file()
+        screen.close()
+        assert not shown.exists()
 
 
 def test_review_commands(cfg: Config, template: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
