@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("kiosk.staffreview")
 
-THUMB_PX = 900  # long side of the page images shown to the officer
+THUMB_PX = 1600  # long side of the page images shown to the officer (fills the screen width when enlarged)
 RETURN_REASONS = ("missing_paper", "unreadable", "not_matching_original", "wrong_procedure")
 
 

@@ -27,7 +27,7 @@ from kiosk.screens import theme
 from kiosk.screens.base import KioskScreen
 from kiosk.screens.pin import LOCKOUT_S, MAX_FAILURES, PIN_MAX, PIN_MIN
 from kiosk.screens.status import device_status, outbox_status
-from kiosk.screens.widgets import KButton, Keypad, KLabel, Panel, fit_height
+from kiosk.screens.widgets import KButton, Keypad, KLabel, Panel, TapImage, fit_height
 
 if TYPE_CHECKING:
     from kiosk.screens.app import KioskUI
@@ -50,6 +50,7 @@ class StaffScreen(KioskScreen):
         self.issued: list[Any] = []        # dossier codes the back end issued (R15)
         self.review: Any = None            # the open HeldSubmission (with page images), if any
         self.choosing_reason = False
+        self.zoomed: str | None = None     # the page image shown large, if any
         self.notice = ""
 
     def lock(self) -> None:
@@ -121,6 +122,11 @@ class StaffScreen(KioskScreen):
         self.ui.workflow.close_review()  # idempotent: whatever was decrypted for the officer is wiped
         self.review = None
         self.choosing_reason = False
+        self.zoomed = None
+
+    def _zoom(self, image: str | None) -> None:
+        self.zoomed = image
+        self.render()
 
     def _open_review(self, index: int) -> None:
         sid = self.held[index].submission_id
@@ -174,6 +180,8 @@ class StaffScreen(KioskScreen):
     def body(self) -> Widget:
         if not self.unlocked:
             return self._pin_body()
+        if self.review is not None and self.zoomed is not None:
+            return self._zoom_body(self.zoomed)
         if self.review is not None:
             return self._review_body()
         return self._status_body()
@@ -254,6 +262,20 @@ class StaffScreen(KioskScreen):
                                  kind="primary", name=f"review_open_{index}", size_hint_x=0.25))
         return panel
 
+    def _zoom_body(self, path: str) -> Widget:
+        """One page at the full width of the screen, scrolled up and down with a finger."""
+        from PIL import Image as PILImage
+
+        with PILImage.open(path) as im:
+            w, h = im.size
+        scroll = ScrollView(do_scroll_x=False)
+        page = Image(source=path, nocache=True, fit_mode="contain", size_hint=(1, None))
+        page.name = "review_zoom"
+        scroll.bind(width=lambda _s, width: setattr(page, "height", width * h / max(1, w)))
+        page.height = scroll.width * h / max(1, w)
+        scroll.add_widget(page)
+        return scroll
+
     def _review_body(self) -> Widget:
         """The open submission: its summary, then each paper with its pages side by side."""
         held = self.review
@@ -271,6 +293,7 @@ class StaffScreen(KioskScreen):
                                        height=dp(64)))
             scroll.add_widget(col)
             return scroll
+        col.add_widget(KLabel(self.t("ui.review_tap_to_enlarge"), color=theme.TEXT_MUTED, name="review_hint"))
         for i, paper in enumerate(held.papers):
             col.add_widget(KLabel(self.t("ui.review_paper", name=paper.name, pages=paper.pages),
                                   size=theme.FONT_LARGE, name=f"review_paper_{i}"))
@@ -278,8 +301,8 @@ class StaffScreen(KioskScreen):
             row = BoxLayout(orientation="horizontal", size_hint_x=None, spacing=dp(8))
             row.bind(minimum_width=row.setter("width"))
             for k, image in enumerate(paper.images):
-                img = Image(source=str(image), nocache=True, fit_mode="contain", size_hint_x=None,
-                            width=dp(220))
+                img = TapImage(partial(self._zoom, str(image)), source=str(image), nocache=True,
+                               fit_mode="contain", size_hint_x=None, width=dp(220))
                 img.name = f"review_page_{i}_{k}"
                 row.add_widget(img)
             strip.add_widget(row)
@@ -331,6 +354,9 @@ class StaffScreen(KioskScreen):
 
     def actions(self) -> list[Widget]:
         buttons: list[Widget] = []
+        if self.unlocked and self.review is not None and self.zoomed is not None:
+            return [KButton(self.t("ui.review_back_to_pages"), partial(self._zoom, None), kind="secondary",
+                            name="review_unzoom", size_hint_x=None, width=dp(300))]
         if self.unlocked and self.review is not None:
             buttons.append(KButton(self.t("ui.review_back"), self._back_to_list, kind="secondary",
                                    name="review_back", size_hint_x=None, width=dp(260)))

@@ -12,9 +12,11 @@ from typing import Any, ClassVar
 
 from kivy.graphics import Color, Line, Rectangle, RoundedRectangle
 from kivy.metrics import dp, sp
+from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 from kivy.uix.gridlayout import GridLayout
+from kivy.uix.image import Image
 from kivy.uix.label import Label
 from kivy.uix.widget import Widget
 
@@ -354,6 +356,17 @@ class TextKeyboard(BoxLayout):
         self._shift.text = "abc" if self.upper else "ABC"
         for b in self._letter_buttons:
             b.text = b.text.upper() if self.upper else b.text.lower()
+
+
+class TapImage(ButtonBehavior, Image):
+    """An image that calls ``on_tap()`` when touched (a page thumbnail that opens the page large)."""
+
+    def __init__(self, on_tap: Callable[[], None], **kw: Any) -> None:
+        super().__init__(**kw)
+        self._on_tap = on_tap
+
+    def on_release(self) -> None:
+        self._on_tap()
 
 
 def find(root: Widget, name: str) -> Widget | None:

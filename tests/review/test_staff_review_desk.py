@@ -68,7 +68,7 @@ def test_confirm_swaps_in_the_countersigned_package(cfg: Config, template: Path,
         shown = [img for p in opened.papers for img in p.images]
         assert len(shown) == 2
         with Image.open(shown[0]) as im:
-            assert max(im.size) == 900
+            assert max(im.size) == 1600
         review_dir = cfg.data_dir / "review"
         assert review_dir.stat().st_mode & 0o777 == 0o700
         desk.close()

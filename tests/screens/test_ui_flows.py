@@ -268,6 +268,7 @@ def test_staff_review_desk_confirms_and_returns_held_submissions(run_ui: RunUi) 
     assert all(p.endswith(": 1 trang") for p in o["papers"])
     assert o["page_widgets"] == ["review_page_0_0", "review_page_1_0"]
     assert o["decrypted_while_open"] == 2
+    assert o["zoomed"] is True and o["unzoomed"] is True
     assert o["notice_confirm"] == t("ui.review_confirmed", code=codes[0])
     assert [row.split(" · ")[0] for row in o["held_after_confirm"]] == [f"Mã {codes[1]}"]
     assert o["reason_prompt"] == t("ui.review_choose_reason") and o["confirm_still_there"] is True

@@ -572,6 +572,11 @@ def scenario_staff_review(h: Harness) -> dict[str, Any]:
     obs["page_widgets"] = sorted(n for n in pages if h.has(n))
     obs["decrypted_while_open"] = len(list((cfg.data_dir / "review").rglob("*.png")))
     h.snap("staff-review")
+    h.tap("review_page_1_0")  # the officer looks at a page large, then goes back
+    obs["zoomed"] = h.has("review_zoom") and not h.has("review_confirm")
+    h.snap("staff-review-zoom")
+    h.tap("review_unzoom")
+    obs["unzoomed"] = h.has("review_page_1_0") and h.has("review_confirm")
     h.tap("review_confirm")
     h.idle_ui()
     obs["notice_confirm"] = h.text("review_notice")
