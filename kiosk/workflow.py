@@ -474,8 +474,8 @@ class Workflow:
     def confirm_review(self, submission_id: str) -> None:
         self.review_desk.confirm(submission_id)
 
-    def return_review(self, submission_id: str, reason_key: str) -> None:
-        self.review_desk.return_submission(submission_id, reason_key)
+    def return_review(self, submission_id: str, reason_key: str, note: str = "") -> None:
+        self.review_desk.return_submission(submission_id, reason_key, note)
 
     def issued_dossier_codes(self, limit: int = 10) -> list[IssuedCode]:
         """The dossier codes the back end gave this kiosk's newest confirmed submissions (R15)."""

@@ -27,7 +27,7 @@ from kiosk.screens import theme
 from kiosk.screens.base import KioskScreen
 from kiosk.screens.pin import LOCKOUT_S, MAX_FAILURES, PIN_MAX, PIN_MIN
 from kiosk.screens.status import device_status, outbox_status
-from kiosk.screens.widgets import KButton, Keypad, KLabel, Panel, TapImage, fit_height
+from kiosk.screens.widgets import KButton, Keypad, KLabel, Panel, TapImage, TextKeyboard, fit_height
 
 if TYPE_CHECKING:
     from kiosk.screens.app import KioskUI
@@ -51,6 +51,9 @@ class StaffScreen(KioskScreen):
         self.review: Any = None            # the open HeldSubmission (with page images), if any
         self.choosing_reason = False
         self.zoomed: str | None = None     # the page image shown large, if any
+        self.reason_key: str | None = None  # the return reason chosen; then an optional note is typed
+        self.note = ""
+        self.note_label: KLabel | None = None
         self.notice = ""
 
     def lock(self) -> None:
@@ -123,6 +126,8 @@ class StaffScreen(KioskScreen):
         self.review = None
         self.choosing_reason = False
         self.zoomed = None
+        self.reason_key = None
+        self.note = ""
 
     def _zoom(self, image: str | None) -> None:
         self.zoomed = image
@@ -140,16 +145,19 @@ class StaffScreen(KioskScreen):
     def _decide(self, reason_key: str | None) -> None:
         review = self.review
         wf = self.ui.workflow
+        note = self.note.strip()
 
         def work() -> None:
             if reason_key is None:
                 wf.confirm_review(review.submission_id)
             else:
-                wf.return_review(review.submission_id, reason_key)
+                wf.return_review(review.submission_id, reason_key, note)
 
         def done(_result: Any) -> None:
             self.review = None
             self.choosing_reason = False
+            self.reason_key = None
+            self.note = ""
             key = "ui.review_confirmed" if reason_key is None else "ui.review_returned"
             self.notice = self.t(key, code=review.short_code)
             self.refresh()
@@ -168,6 +176,20 @@ class StaffScreen(KioskScreen):
     def _ask_reason(self) -> None:
         self.choosing_reason = True
         self.render()
+
+    def _choose_reason(self, key: str | None) -> None:
+        self.reason_key = key
+        self.note = ""
+        self.render()
+
+    def _get_note(self) -> str:
+        return self.note
+
+    def _set_note(self, text: str) -> None:
+        self.ui.touch()
+        self.note = text[:200]
+        if self.note_label is not None:
+            self.note_label.text = self.note
 
     def _back_to_list(self) -> None:
         self._close_review()
@@ -283,12 +305,22 @@ class StaffScreen(KioskScreen):
         col = BoxLayout(orientation="vertical", spacing=dp(theme.SPACING))
         fit_height(col)
         col.add_widget(KLabel(self._summary_text(held), bold=True, name="review_summary"))
+        if self.choosing_reason and self.reason_key is not None:  # an optional note to the reason
+            reason = self.t(f"review.reason_{self.reason_key}")
+            col.add_widget(KLabel(self.t("ui.review_reason_chosen", reason=reason), bold=True,
+                                  name="review_reason_chosen"))
+            col.add_widget(KLabel(self.t("ui.review_note_prompt"), color=theme.TEXT_MUTED))
+            self.note_label = KLabel(self.note, size=theme.FONT_LARGE, fixed_height=56, name="review_note")
+            col.add_widget(self.note_label)
+            col.add_widget(TextKeyboard(self._get_note, self._set_note, lang=self.ui.lang, key_height=52))
+            scroll.add_widget(col)
+            return scroll
         if self.choosing_reason:  # the reasons replace the pages, so that all of them are in view
             col.add_widget(KLabel(self.t("ui.review_choose_reason"), bold=True, name="review_reason_prompt"))
             from kiosk.staffreview import RETURN_REASONS
 
             for key in RETURN_REASONS:
-                col.add_widget(KButton(self.t(f"review.reason_{key}"), partial(self._decide, key),
+                col.add_widget(KButton(self.t(f"review.reason_{key}"), partial(self._choose_reason, key),
                                        kind="secondary", name=f"reason_{key}", size_hint_y=None,
                                        height=dp(64)))
             scroll.add_widget(col)
@@ -357,6 +389,11 @@ class StaffScreen(KioskScreen):
         if self.unlocked and self.review is not None and self.zoomed is not None:
             return [KButton(self.t("ui.review_back_to_pages"), partial(self._zoom, None), kind="secondary",
                             name="review_unzoom", size_hint_x=None, width=dp(300))]
+        if self.unlocked and self.review is not None and self.reason_key is not None:
+            return [KButton(self.t("ui.review_other_reason"), partial(self._choose_reason, None),
+                            kind="secondary", name="review_other_reason", size_hint_x=None, width=dp(300)),
+                    KButton(self.t("ui.review_return"), partial(self._decide, self.reason_key), kind="danger",
+                            name="review_return_confirm", size_hint_x=None, width=dp(300))]
         if self.unlocked and self.review is not None:
             buttons.append(KButton(self.t("ui.review_back"), self._back_to_list, kind="secondary",
                                    name="review_back", size_hint_x=None, width=dp(260)))

@@ -378,9 +378,9 @@ class FakeWorkflow:
         self.calls.append("confirm_review")
         self.desk.confirm(submission_id)
 
-    def return_review(self, submission_id: str, reason_key: str) -> None:
-        self.calls.append(f"return_review:{reason_key}")
-        self.desk.return_submission(submission_id, reason_key)
+    def return_review(self, submission_id: str, reason_key: str, note: str = "") -> None:
+        self.calls.append(f"return_review:{reason_key}:{note}")
+        self.desk.return_submission(submission_id, reason_key, note)
 
     def issued_dossier_codes(self, limit: int = 10) -> list[Any]:
         from kiosk.core.dossier_model import short_code

@@ -272,14 +272,18 @@ def test_staff_review_desk_confirms_and_returns_held_submissions(run_ui: RunUi) 
     assert o["notice_confirm"] == t("ui.review_confirmed", code=codes[0])
     assert [row.split(" · ")[0] for row in o["held_after_confirm"]] == [f"Mã {codes[1]}"]
     assert o["reason_prompt"] == t("ui.review_choose_reason") and o["confirm_still_there"] is True
+    assert o["reason_chosen"] == t("ui.review_reason_chosen", reason=t("review.reason_unreadable"))
+    assert o["note"] == "TRANG 2 MỜ"
     assert o["notice_return"] == t("ui.review_returned", code=codes[1])
+    assert o["returned_reason"] == "Ảnh chụp giấy tờ không rõ, không đọc được: TRANG 2 MỜ"
     assert o["review_none"] == t("ui.review_none")
     assert o["states"] == ["queued", "queued"]
     assert o["issued_before"] == t("ui.issued_none")
     assert o["issued"] == [f"Mã nộp {codes[0]} – mã hồ sơ 000.00.00.H00-261126-0001"]
     assert o["notice_print"] == t("ui.issued_printed", dossier_code="000.00.00.H00-261126-0001")
     assert o["calls"] == ["held_submissions", "open_review", "confirm_review", "held_submissions",
-                          "open_review", "return_review:unreadable", "held_submissions", "held_submissions",
+                          "open_review", "return_review:unreadable:TRANG 2 MỜ", "held_submissions",
+                          "held_submissions",
                           f"print_dossier_code:{o['sids'][0][:8]}", "close_review"]
     assert o["decrypted_after"] == 0
 

@@ -587,10 +587,19 @@ def scenario_staff_review(h: Harness) -> dict[str, Any]:
     obs["reason_prompt"] = h.text("review_reason_prompt")
     obs["confirm_still_there"] = h.has("review_confirm")
     h.tap("reason_unreadable")
+    obs["reason_chosen"] = h.text("review_reason_chosen")
+    h.type_keys("trang 2 mơ")
+    h.tap("tone_grave")  # "MỜ" (blurred): the officer writes Vietnamese with the tone keys
+    obs["note"] = h.text("review_note")
+    h.snap("staff-review-note")
+    h.tap("review_return_confirm")
     h.idle_ui()
     obs["notice_return"] = h.text("review_notice")
     obs["review_none"] = h.text("review_none")
     obs["states"] = [e.state for e in (outbox.get(s) for s in sids) if e is not None]
+    returned = outbox.extract_package(sids[1], h.out / "returned")
+    manifest = json.loads((returned / "manifest.json").read_text("utf-8"))
+    obs["returned_reason"] = manifest["staff_review"]["reason"]
     obs["issued_before"] = h.text("issued_none")
     # the back end answers (R15): a dossier code for the confirmed one, none for the returned one
     for sid, code in ((sids[0], "000.00.00.H00-261126-0001"), (sids[1], None)):
