@@ -33,16 +33,19 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _decide(args: argparse.Namespace, reason: str | None) -> int:
+    import sys
+
     from kiosk.queue.outbox import Outbox
     from kiosk.staffreview import ReviewDesk
 
     cfg = config_from_args(args)
+    pin = sys.stdin.readline().strip() if args.pin_stdin else None
     with Outbox(cfg.data_dir, cfg) as ob:
         desk = ReviewDesk(cfg, ob)
         if reason is None:
-            desk.confirm(args.submission_id)
+            desk.confirm(args.submission_id, pin)
         else:
-            desk.return_submission(args.submission_id, reason, args.note or "")
+            desk.return_submission(args.submission_id, reason, args.note or "", pin)
         entry = ob.get(args.submission_id)
         assert entry is not None
         emit({"submission_id": entry.submission_id, "decision": "confirmed" if reason is None else "returned",
@@ -58,6 +61,11 @@ def _cmd_return(args: argparse.Namespace) -> int:
     return _decide(args, args.reason)
 
 
+def _pin_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--pin-stdin", action="store_true",
+                   help="read the PIN of the officer's token (signing.staff_pkcs11_module) from stdin")
+
+
 def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     g = command_group(sub, "review", parent, "staff review of held submissions (R12)")
 
@@ -68,6 +76,7 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     p = g.add_parser("confirm", parents=[parent],
                      help="confirm a held submission: countersign its papers, sign the decision, queue it")
     p.add_argument("submission_id", metavar="SUBMISSION_ID")
+    _pin_arg(p)
     add_data_dir_arg(p)
     p.set_defaults(func=_cmd_confirm)
 
@@ -76,5 +85,6 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     p.add_argument("submission_id", metavar="SUBMISSION_ID")
     p.add_argument("--reason", required=True, choices=RETURN_REASONS)
     p.add_argument("--note", metavar="TEXT", help="free text added after the reason")
+    _pin_arg(p)
     add_data_dir_arg(p)
     p.set_defaults(func=_cmd_return)

@@ -162,6 +162,13 @@ class SigningConfig:
     staff_pkcs12_file: str = _f("", "Staff signer's PKCS#12 for countersignatures (empty: demo staff "
                                 "certificate in the data directory).")
     staff_pkcs12_password_file: str = _f("", "File holding the staff PKCS#12 password.")
+    staff_pkcs11_module: str = _f("", "PKCS#11 module of the officers' own signing tokens (USB tokens); when "
+                                  "set, an officer signs a review with their token and its PIN, typed on "
+                                  "the staff screen, instead of staff_pkcs12_file.")
+    staff_pkcs11_token_label: str = _f("", "Label of the officer's token (empty: the token that is "
+                                       "plugged in).")
+    staff_pkcs11_key_label: str = _f("", "Label of the signing key and its certificate on the officer's "
+                                     "token.")
 
 
 @dataclass(frozen=True)

@@ -191,11 +191,12 @@ class ReviewDesk:
             os.close(fd)
             self._open = None
 
-    def confirm(self, sid: str) -> None:
-        """Confirm: countersign every paper, sign the decision, release the package to the uplink."""
-        self._decide(sid, "confirmed", None)
+    def confirm(self, sid: str, pin: str | None = None) -> None:
+        """Confirm: countersign every paper, sign the decision, release the package to the uplink. ``pin``
+        unlocks the officer's own token when officers sign with one (``signing.staff_pkcs11_module``)."""
+        self._decide(sid, "confirmed", None, pin)
 
-    def return_submission(self, sid: str, reason_key: str, note: str = "") -> None:
+    def return_submission(self, sid: str, reason_key: str, note: str = "", pin: str | None = None) -> None:
         """Return with a reason (one of ``RETURN_REASONS``, recorded in Vietnamese, plus an optional
         note); the package goes to the back end with the signed decision and the papers as captured."""
         from kiosk.messages import t
@@ -205,15 +206,15 @@ class ReviewDesk:
         reason = t(f"review.reason_{reason_key}", "vi")
         if note.strip():
             reason = f"{reason}: {note.strip()}"
-        self._decide(sid, "returned", reason)
+        self._decide(sid, "returned", reason, pin)
 
-    def _decide(self, sid: str, decision: str, reason: str | None) -> None:
+    def _decide(self, sid: str, decision: str, reason: str | None, pin: str | None) -> None:
         from kiosk.dossier.review import review_package
 
         try:
             pkg = self._decrypt(sid)
             reviewed = review_package(pkg, pkg.parent / "reviewed", self.cfg, decision=decision,
-                                      reason=reason)
+                                      reason=reason, pin=pin)
             self.outbox.release(sid, reviewed)
         finally:
             self.close()

@@ -471,11 +471,18 @@ class Workflow:
         if self._desk is not None:
             self._desk.close()
 
-    def confirm_review(self, submission_id: str) -> None:
-        self.review_desk.confirm(submission_id)
+    def review_needs_pin(self) -> bool:
+        """Whether the officer signs with their own token, whose PIN the staff screen asks for."""
+        from kiosk.dossier.keys import officer_token_configured
 
-    def return_review(self, submission_id: str, reason_key: str, note: str = "") -> None:
-        self.review_desk.return_submission(submission_id, reason_key, note)
+        return officer_token_configured(self.cfg)
+
+    def confirm_review(self, submission_id: str, pin: str | None = None) -> None:
+        self.review_desk.confirm(submission_id, pin)
+
+    def return_review(self, submission_id: str, reason_key: str, note: str = "", pin: str | None = None
+                      ) -> None:
+        self.review_desk.return_submission(submission_id, reason_key, note, pin)
 
     def issued_dossier_codes(self, limit: int = 10) -> list[IssuedCode]:
         """The dossier codes the back end gave this kiosk's newest confirmed submissions (R15)."""

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from asn1crypto import keys as asn1_keys
@@ -160,6 +162,52 @@ def device_signer(cfg: Config) -> Signer:
         return _from_pkcs12(s.pkcs12_file, s.pkcs12_password_file)
     leaf, ca = _demo_leaf(cfg, DEVICE_NAME, cfg.terminal.id)
     return _from_issued(leaf, [ca.cert])
+
+
+def officer_token_configured(cfg: Config) -> bool:
+    """Whether officers sign with their own PKCS#11 token (and so must type its PIN)."""
+    return bool(cfg.signing.staff_pkcs11_module)
+
+
+@contextmanager
+def officer_signer(cfg: Config, pin: str | None = None) -> Iterator[Signer]:
+    """The signer of a staff review: the officer's own token (``signing.staff_pkcs11_module``, logged in
+    with ``pin`` for this one decision and logged out after it), else :func:`staff_signer`."""
+    s = cfg.signing
+    if not s.staff_pkcs11_module:
+        yield staff_signer(cfg)
+        return
+    if not pin:
+        raise KioskError("dossier.staff_pin_required")
+    from pyhanko.config.pkcs11 import TokenCriteria
+    from pyhanko.sign.pkcs11 import PKCS11Signer, open_pkcs11_session
+
+    try:
+        session = open_pkcs11_session(s.staff_pkcs11_module,
+                                      token_criteria=TokenCriteria(label=s.staff_pkcs11_token_label or None),
+                                      user_pin=pin)
+    except Exception as exc:
+        text = f"{type(exc).__name__} {exc}".upper()
+        if "PIN" in text:
+            log.warning("officer token: wrong PIN or PIN locked")
+            raise KioskError("dossier.staff_pin_wrong") from exc
+        raise KioskError("dossier.token_unavailable", module=s.staff_pkcs11_module) from exc
+    try:
+        label = s.staff_pkcs11_key_label or None
+        chain = [to_asn1(c) for c in _chain_file(cfg)]
+        try:
+            signer = PKCS11Signer(session, cert_label=label, key_label=label, ca_chain=chain)
+            if signer.signing_cert.public_key.algorithm == "ec":
+                signer = PKCS11Signer(session, cert_label=label, key_label=label, ca_chain=chain,
+                                      use_raw_mechanism=True)
+        except Exception as exc:
+            raise KioskError("dossier.token_key_missing", label=label or "") from exc
+        yield signer
+    finally:
+        try:
+            session.close()
+        except Exception:  # the token may have been pulled out
+            log.warning("closing the officer's token session failed")
 
 
 def staff_signer(cfg: Config) -> Signer:

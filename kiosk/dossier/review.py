@@ -21,6 +21,7 @@ The source package must verify before a review: staff never sign what the kiosk 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -34,7 +35,7 @@ from pyhanko.sign.signers import Signer
 
 from kiosk.config import Config
 from kiosk.dossier import manifest as mf
-from kiosk.dossier.keys import device_signer, fingerprint, signer_certificate, staff_signer
+from kiosk.dossier.keys import device_signer, fingerprint, officer_signer, signer_certificate
 from kiosk.errors import KioskError
 from kiosk.fsutil import write_durable
 from kiosk.timeutil import iso, now_vn
@@ -53,11 +54,13 @@ MAX_REASON = 500
 
 def review_package(src: Path, out: Path, cfg: Config, *, decision: str = "confirmed",
                    reason: str | None = None, staff: Signer | None = None, device: Signer | None = None,
-                   when: datetime | None = None, trust: list[x509.Certificate] | None = None) -> Path:
-    """Write the reviewed copy of package ``src`` to ``out`` (which must not exist or be empty)."""
+                   when: datetime | None = None, trust: list[x509.Certificate] | None = None,
+                   pin: str | None = None) -> Path:
+    """Write the reviewed copy of package ``src`` to ``out`` (which must not exist or be empty).
+
+    The officer's signer is ``staff``, else their own token (``signing.staff_pkcs11_module``, unlocked
+    with ``pin`` for this decision only), else the kiosk's staff key (``signing.staff_pkcs12_file``)."""
     from kiosk.dossier.keys import trust_roots
-    from kiosk.dossier.package import package_writer, write_manifest
-    from kiosk.dossier.signing import countersign_bytes
     from kiosk.dossier.verify import verify_package
 
     src, out = Path(src), Path(out)
@@ -80,10 +83,23 @@ def review_package(src: Path, out: Path, cfg: Config, *, decision: str = "confir
     if "staff_review" in manifest:
         raise KioskError("dossier.review_already_done")
 
-    staff = staff or staff_signer(cfg)
     device = device or device_signer(cfg)
-    staff_fp = fingerprint(signer_certificate(staff))
     when = when or now_vn()
+    with contextlib.ExitStack() as stack:
+        if staff is None:
+            staff = stack.enter_context(officer_signer(cfg, pin))
+        _write_review(src, out, cfg, manifest, raw, decision, reason, staff, device, when)
+    log.info("package reviewed", extra={"decision": decision, "papers": len(manifest["papers"]),
+                                        "submission": str(manifest.get("submission_id", ""))[:8]})
+    return out
+
+
+def _write_review(src: Path, out: Path, cfg: Config, manifest: dict[str, Any], raw: bytes, decision: str,
+                  reason: str | None, staff: Signer, device: Signer, when: datetime) -> None:
+    from kiosk.dossier.package import package_writer, write_manifest
+    from kiosk.dossier.signing import countersign_bytes
+
+    staff_fp = fingerprint(signer_certificate(staff))
     with package_writer(out, "review") as tmp:
         for entry in manifest["papers"]:
             data = (src / entry["file"]).read_bytes()
@@ -100,9 +116,6 @@ def review_package(src: Path, out: Path, cfg: Config, *, decision: str = "confir
                                     "staff_certificate_sha256": staff_fp,
                                     "previous_manifest_sha256": hashlib.sha256(raw).hexdigest()}
         write_manifest(tmp, manifest, device, (STAFF_SIGNATURE_NAME, staff))
-    log.info("package reviewed", extra={"decision": decision, "papers": len(manifest["papers"]),
-                                        "submission": str(manifest.get("submission_id", ""))[:8]})
-    return out
 
 
 # ------------------------------------------------------------------------------------------ verification

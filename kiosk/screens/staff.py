@@ -52,6 +52,8 @@ class StaffScreen(KioskScreen):
         self.choosing_reason = False
         self.zoomed: str | None = None     # the page image shown large, if any
         self.reason_key: str | None = None  # the return reason chosen; then an optional note is typed
+        self.signing_for: tuple[str, str | None] | None = None  # a decision waiting for the token PIN
+        self.token_pin = ""
         self.note = ""
         self.note_label: KLabel | None = None
         self.notice = ""
@@ -127,6 +129,8 @@ class StaffScreen(KioskScreen):
         self.choosing_reason = False
         self.zoomed = None
         self.reason_key = None
+        self.signing_for = None
+        self.token_pin = ""
         self.note = ""
 
     def _zoom(self, image: str | None) -> None:
@@ -143,20 +147,53 @@ class StaffScreen(KioskScreen):
         self.ui.run_async(lambda: self.ui.workflow.open_review(sid), done, busy_key="ui.staff_loading")
 
     def _decide(self, reason_key: str | None) -> None:
+        """Confirm (``reason_key`` None) or return; with officer tokens, first ask for the token's PIN."""
+        if self.ui.workflow.review_needs_pin():
+            self.signing_for = ("decision", reason_key)
+            self.token_pin = ""
+            self.error_text = ""
+            self.render()
+            return
+        self._submit_decision(reason_key, None)
+
+    def _token_key(self, ch: str) -> None:
+        if ch == "\b":
+            self.token_pin = self.token_pin[:-1]
+        elif len(self.token_pin) < 16:
+            self.token_pin += ch
+        self.ui.touch()
+        dots, sign = self.widget("review_pin_dots"), self.widget("review_sign")
+        if dots is not None:
+            dots.text = "•" * len(self.token_pin)
+        if sign is not None:
+            sign.disabled = len(self.token_pin) < 4
+
+    def _sign(self) -> None:
+        assert self.signing_for is not None
+        pin, self.token_pin = self.token_pin, ""
+        self._submit_decision(self.signing_for[1], pin)
+
+    def _cancel_sign(self) -> None:
+        self.signing_for = None
+        self.token_pin = ""
+        self.render()
+
+    def _submit_decision(self, reason_key: str | None, pin: str | None) -> None:
         review = self.review
         wf = self.ui.workflow
         note = self.note.strip()
 
         def work() -> None:
             if reason_key is None:
-                wf.confirm_review(review.submission_id)
+                wf.confirm_review(review.submission_id, pin)
             else:
-                wf.return_review(review.submission_id, reason_key, note)
+                wf.return_review(review.submission_id, reason_key, note, pin)
 
         def done(_result: Any) -> None:
             self.review = None
             self.choosing_reason = False
             self.reason_key = None
+            self.signing_for = None
             self.note = ""
             key = "ui.review_confirmed" if reason_key is None else "ui.review_returned"
             self.notice = self.t(key, code=review.short_code)
@@ -202,6 +239,8 @@ class StaffScreen(KioskScreen):
     def body(self) -> Widget:
         if not self.unlocked:
             return self._pin_body()
+        if self.review is not None and self.signing_for is not None:
+            return self._pin_sign_body()
         if self.review is not None and self.zoomed is not None:
             return self._zoom_body(self.zoomed)
         if self.review is not None:
@@ -283,6 +322,19 @@ class StaffScreen(KioskScreen):
         panel.add_widget(KButton(self.t("ui.review_open"), partial(self._open_review, index),
                                  kind="primary", name=f"review_open_{index}", size_hint_x=0.25))
         return panel
+
+    def _pin_sign_body(self) -> Widget:
+        """The officer's token PIN, typed before their token signs the decision."""
+        anchor = AnchorLayout(anchor_y="top")
+        col = Panel(size_hint=(None, None), width=dp(560))
+        col.add_widget(KLabel(self._summary_text(self.review), bold=True, name="review_summary"))
+        col.add_widget(KLabel(self.t("ui.review_token_pin"), name="review_pin_prompt"))
+        col.add_widget(KLabel("•" * len(self.token_pin), size=theme.FONT_TITLE, halign="center",
+                              fixed_height=56, name="review_pin_dots"))
+        col.add_widget(Keypad(self._token_key, lang=self.ui.lang))
+        fit_height(col)
+        anchor.add_widget(col)
+        return anchor
 
     def _zoom_body(self, path: str) -> Widget:
         """One page at the full width of the screen, scrolled up and down with a finger."""
@@ -386,6 +438,11 @@ class StaffScreen(KioskScreen):
 
     def actions(self) -> list[Widget]:
         buttons: list[Widget] = []
+        if self.unlocked and self.review is not None and self.signing_for is not None:
+            return [KButton(self.t("ui.review_cancel_sign"), self._cancel_sign, kind="secondary",
+                            name="review_cancel_sign", size_hint_x=None, width=dp(320)),
+                    KButton(self.t("ui.review_sign"), self._sign, kind="primary", name="review_sign",
+                            size_hint_x=None, width=dp(260), disabled=len(self.token_pin) < 4)]
         if self.unlocked and self.review is not None and self.zoomed is not None:
             return [KButton(self.t("ui.review_back_to_pages"), partial(self._zoom, None), kind="secondary",
                             name="review_unzoom", size_hint_x=None, width=dp(300))]

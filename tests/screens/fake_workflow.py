@@ -374,12 +374,25 @@ class FakeWorkflow:
         if self.desk is not None:
             self.desk.close()
 
-    def confirm_review(self, submission_id: str) -> None:
-        self.calls.append("confirm_review")
+    needs_pin = False  # a scenario sets it to play an officer token (the desk then gets the PIN typed)
+
+    def review_needs_pin(self) -> bool:
+        return self.needs_pin
+
+    def _check_token(self, pin: str | None) -> None:
+        """Plays the officer's token: PIN 4321 (the real one is tested with SoftHSM2 in tests/dossier)."""
+        if self.needs_pin and pin != "4321":
+            raise KioskError("dossier.staff_pin_wrong")
+
+    def confirm_review(self, submission_id: str, pin: str | None = None) -> None:
+        self.calls.append("confirm_review" + (f":pin={pin}" if pin else ""))
+        self._check_token(pin)
         self.desk.confirm(submission_id)
 
-    def return_review(self, submission_id: str, reason_key: str, note: str = "") -> None:
-        self.calls.append(f"return_review:{reason_key}:{note}")
+    def return_review(self, submission_id: str, reason_key: str, note: str = "", pin: str | None = None
+                      ) -> None:
+        self.calls.append(f"return_review:{reason_key}:{note}" + (f":pin={pin}" if pin else ""))
+        self._check_token(pin)
         self.desk.return_submission(submission_id, reason_key, note)
 
     def issued_dossier_codes(self, limit: int = 10) -> list[Any]:

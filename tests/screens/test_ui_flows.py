@@ -288,6 +288,16 @@ def test_staff_review_desk_confirms_and_returns_held_submissions(run_ui: RunUi) 
     assert o["decrypted_after"] == 0
 
 
+def test_an_officer_token_pin_is_asked_before_signing(run_ui: RunUi) -> None:
+    o = run_ui("staff_review_token")
+    assert o["prompt"] == t("ui.review_token_pin")
+    assert o["sign_disabled_empty"] is True and o["dots"] == "••••"
+    assert o["wrong_pin_error"] == KioskError("dossier.staff_pin_wrong").message("vi")
+    assert o["state_after_wrong"] == "held" and o["still_asking"] is True
+    assert o["notice"].startswith("Đã xác nhận hồ sơ ") and o["state_after"] == "queued"
+    assert o["calls"] == ["confirm_review:pin=1111", "confirm_review:pin=4321"]
+
+
 def test_screens_on_the_real_workflow_and_simulated_devices(run_ui: RunUi) -> None:
     o = run_ui("real_workflow")
     birth = Catalogue.load().get("1.001193")

@@ -628,6 +628,54 @@ def scenario_staff_review(h: Harness) -> dict[str, Any]:
     return obs
 
 
+def scenario_staff_review_token(h: Harness) -> dict[str, Any]:
+    """Officers sign with their own token: confirming asks for its PIN; a wrong PIN is refused with the
+    reason on screen and nothing is decided; the right one signs."""
+    import uuid
+
+    from kiosk.config import from_dict
+    from kiosk.queue.fixtures import build_template, clone_package
+    from kiosk.queue.outbox import Outbox
+    from kiosk.staffreview import ReviewDesk
+
+    cfg = from_dict({"paths": {"data_dir": str(h.out / "desk")}, "terminal": {"id": "KIOSK-UI-TEST"},
+                     "outbox": {"min_free_mb": 16}})
+    template = build_template(cfg, h.out / "template", papers=[0.02])
+    outbox = Outbox(cfg.data_dir / "outbox", cfg)
+    sid = uuid.uuid4().hex
+    outbox.enqueue(clone_package(template, h.out / "pkgs" / sid, sid, cfg), hold=True)
+    h.wf.desk = ReviewDesk(cfg, outbox)
+    h.wf.outbox = outbox
+    h.wf.needs_pin = True
+    obs: dict[str, Any] = {}
+    h.tap("staff")
+    h.type_keys("246810")
+    h.tap("staff_unlock")
+    h.idle_ui()
+    h.tap("review_open_0")
+    h.idle_ui()
+    h.tap("review_confirm")
+    obs["prompt"] = h.text("review_pin_prompt")
+    obs["sign_disabled_empty"] = h.disabled("review_sign")
+    h.type_keys("1111")
+    obs["dots"] = h.text("review_pin_dots")
+    h.tap("review_sign")
+    h.idle_ui()
+    obs["wrong_pin_error"] = h.text("error")
+    obs["state_after_wrong"] = outbox.get(sid).state  # type: ignore[union-attr]
+    obs["still_asking"] = h.has("review_pin_dots") and h.text("review_pin_dots") == ""
+    h.snap("staff-review-pin")
+    h.type_keys("4321")
+    h.tap("review_sign")
+    h.idle_ui()
+    obs["notice"] = h.text("review_notice")
+    obs["state_after"] = outbox.get(sid).state  # type: ignore[union-attr]
+    obs["calls"] = [c for c in h.wf.calls if c.startswith("confirm_review")]
+    h.tap("staff_exit")
+    outbox.close()
+    return obs
+
+
 SCENARIOS: dict[str, tuple[Callable[[Harness], dict[str, Any]], dict[str, Any]]] = {
     "happy_path": (scenario_happy_path, {}),
     "cancel": (scenario_cancel, {}),
@@ -635,6 +683,7 @@ SCENARIOS: dict[str, tuple[Callable[[Harness], dict[str, Any]], dict[str, Any]]]
     "language": (scenario_language, {}),
     "staff": (scenario_staff, {"staff_pin": "246810"}),
     "staff_review": (scenario_staff_review, {"staff_pin": "246810"}),
+    "staff_review_token": (scenario_staff_review_token, {"staff_pin": "246810"}),
     "real_workflow": (scenario_real_workflow, {"real": True}),
 }
 
