@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -103,40 +103,75 @@ def tsa_url(cfg: Config, ca: pki.Issued) -> Iterator[str]:
         server.server_close()
 
 
-@pytest.fixture
-def softhsm_cfg(tmp_path: Path, cfg: Config, ca: pki.Issued, monkeypatch: pytest.MonkeyPatch
-                ) -> Iterator[Config]:
-    """A SoftHSM2 token (own config in tmp) holding a device key and certificate from the demo CA, and a
-    config that takes the device key from it."""
-    if not Path(SOFTHSM_LIB).exists() or shutil.which("pkcs11-tool") is None:
-        pytest.skip("SoftHSM2 / OpenSC not installed")
+@dataclass(frozen=True)
+class SoftHsm:
+    """SoftHSM2 for the whole session: token ``kiosk`` (PIN 1234) holds the device key ``device``;
+    token ``can-bo-an`` (PIN 4321) holds an officer's own key ``ky-so``, as their USB token would."""
+
+    pin_file: Path
+    device: pki.Issued
+    officer: pki.Issued
+
+
+def _token(label: str, pin: str, leaf: pki.Issued, key_label: str, work: Path) -> None:
     from cryptography.hazmat.primitives import serialization
 
-    from kiosk.dossier.keys import close_pkcs11_sessions
-
-    tokens = tmp_path / "tokens"
-    tokens.mkdir()
-    conf = tmp_path / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n")
-    monkeypatch.setenv("SOFTHSM2_CONF", str(conf))
-    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "kiosk", "--pin", "1234",
+    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", label, "--pin", pin,
                     "--so-pin", "5678"], check=True, capture_output=True)
-    leaf = pki.issue("KIOSK-HSM-0001", "sign", ca)
-    key_der = tmp_path / "key.der"
+    key_der, cert_der = work / f"{label}.key.der", work / f"{label}.cert.der"
     key_der.write_bytes(leaf.key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                                                serialization.NoEncryption()))
-    cert_der = tmp_path / "cert.der"
     cert_der.write_bytes(leaf.cert.public_bytes(serialization.Encoding.DER))
-    base = ["pkcs11-tool", "--module", SOFTHSM_LIB, "--token-label", "kiosk", "--login", "--pin", "1234"]
-    subprocess.run([*base, "--write-object", str(key_der), "--type", "privkey", "--label", "device",
-                    "--id", "01"], check=True, capture_output=True)
-    subprocess.run([*base, "--write-object", str(cert_der), "--type", "cert", "--label", "device",
-                    "--id", "01"], check=True, capture_output=True)
-    pin = tmp_path / "pin"
+    base = ["pkcs11-tool", "--module", SOFTHSM_LIB, "--token-label", label, "--login", "--pin", pin]
+    for obj, kind in ((key_der, "privkey"), (cert_der, "cert")):
+        subprocess.run([*base, "--write-object", str(obj), "--type", kind, "--label", key_label,
+                        "--id", "01"], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def softhsm(tmp_path_factory: pytest.TempPathFactory, ca: pki.Issued) -> Iterator[SoftHsm]:
+    """One SoftHSM2 configuration for the session: SoftHSM reads SOFTHSM2_CONF once per process, at the
+    first C_Initialize, so every token the tests use is made before that, in one token directory."""
+    if not Path(SOFTHSM_LIB).exists() or shutil.which("pkcs11-tool") is None:
+        pytest.skip("SoftHSM2 / OpenSC not installed")
+    from kiosk.dossier.keys import close_pkcs11_sessions
+
+    work = tmp_path_factory.mktemp("softhsm")
+    tokens = work / "tokens"
+    tokens.mkdir()
+    conf = work / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    saved = os.environ.get("SOFTHSM2_CONF")
+    os.environ["SOFTHSM2_CONF"] = str(conf)
+    device = pki.issue("KIOSK-HSM-0001", "sign", ca)
+    officer = pki.issue("Nguyễn Thị Bình - Bộ phận Một cửa", "sign", ca)
+    _token("kiosk", "1234", device, "device", work)
+    _token("can-bo-an", "4321", officer, "ky-so", work)
+    pin = work / "pin"
     pin.write_text("1234\n")
-    yield replace(cfg, signing=replace(cfg.signing, pkcs11_module=SOFTHSM_LIB, pkcs11_token_label="kiosk",
-                                       pkcs11_key_label="device", pkcs11_pin_file=str(pin)))
-    close_pkcs11_sessions()
+    try:
+        yield SoftHsm(pin, device, officer)
+    finally:
+        close_pkcs11_sessions()
+        if saved is None:
+            os.environ.pop("SOFTHSM2_CONF", None)
+        else:
+            os.environ["SOFTHSM2_CONF"] = saved
+
+
+@pytest.fixture
+def softhsm_cfg(softhsm: SoftHsm, cfg: Config) -> Config:
+    """A config that takes the device key from the SoftHSM2 token ``kiosk``."""
+    return replace(cfg, signing=replace(cfg.signing, pkcs11_module=SOFTHSM_LIB, pkcs11_token_label="kiosk",
+                                        pkcs11_key_label="device", pkcs11_pin_file=str(softhsm.pin_file)))
+
+
+@pytest.fixture
+def officer_token(softhsm: SoftHsm, cfg: Config) -> tuple[Config, pki.Issued]:
+    """A config in which officers sign with their own token (``can-bo-an``, PIN 4321), and its key."""
+    signing = replace(cfg.signing, staff_pkcs11_module=SOFTHSM_LIB, staff_pkcs11_token_label="can-bo-an",
+                      staff_pkcs11_key_label="ky-so")
+    return replace(cfg, signing=signing), softhsm.officer
 
 
 @pytest.fixture(autouse=True)

@@ -197,40 +197,6 @@ def test_cli_countersign_package_then_verify(package: Path, cfg: Config, tmp_pat
     assert "dossier.review_reason_required" in capsys.readouterr().err
 
 
-@pytest.fixture
-def officer_token(tmp_path: Path, cfg: Config, ca: pki.Issued, monkeypatch: pytest.MonkeyPatch
-                  ) -> tuple[Config, pki.Issued]:
-    """A SoftHSM2 token, as an officer's USB token: their own key and certificate from the demo CA, PIN
-    4321; and a config that asks officers for their token."""
-    import shutil as sh
-
-    from cryptography.hazmat.primitives import serialization
-
-    lib = "/usr/lib/softhsm/libsofthsm2.so"
-    if not Path(lib).exists() or sh.which("pkcs11-tool") is None:
-        pytest.skip("SoftHSM2 / OpenSC not installed")
-    tokens = tmp_path / "tokens"
-    tokens.mkdir()
-    conf = tmp_path / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n")
-    monkeypatch.setenv("SOFTHSM2_CONF", str(conf))
-    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "can-bo-an", "--pin", "4321",
-                    "--so-pin", "8765"], check=True, capture_output=True)
-    leaf = pki.issue("Nguyễn Thị Bình - Bộ phận Một cửa", "sign", ca)
-    (tmp_path / "k.der").write_bytes(leaf.key.private_bytes(
-        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    (tmp_path / "c.der").write_bytes(leaf.cert.public_bytes(serialization.Encoding.DER))
-    base = ["pkcs11-tool", "--module", lib, "--token-label", "can-bo-an", "--login", "--pin", "4321"]
-    for obj, kind in (("k.der", "privkey"), ("c.der", "cert")):
-        subprocess.run([*base, "--write-object", str(tmp_path / obj), "--type", kind, "--label", "ky-so",
-                        "--id", "01"], check=True, capture_output=True)
-    from dataclasses import replace
-
-    signing = replace(cfg.signing, staff_pkcs11_module=lib, staff_pkcs11_token_label="can-bo-an",
-                      staff_pkcs11_key_label="ky-so")
-    return replace(cfg, signing=signing), leaf
-
-
 def test_the_officer_signs_with_their_own_token_and_pin(
         package: Path, officer_token: tuple[Config, pki.Issued], tmp_path: Path, nssdb: Path) -> None:
     cfg, leaf = officer_token
