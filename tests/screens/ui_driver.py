@@ -536,9 +536,9 @@ def scenario_real_workflow(h: Harness) -> dict[str, Any]:
     return obs
 
 
-def scenario_staff_review(h: Harness) -> dict[str, Any]:
-    """The review desk on the staff screen over a real outbox holding two real packages: open one (its
-    pages shown), confirm it; open the other, return it with a reason; both end up queued for sending."""
+def held_desk(h: Harness, count: int, papers: list[float]) -> tuple[Any, list[str]]:
+    """A real outbox holding ``count`` real packages (with ``papers``, see ``build_template``) held for
+    staff review, behind a real ReviewDesk given to the workflow. Returns (outbox, submission ids)."""
     import uuid
 
     from kiosk.config import from_dict
@@ -547,21 +547,32 @@ def scenario_staff_review(h: Harness) -> dict[str, Any]:
     from kiosk.staffreview import ReviewDesk
 
     cfg = from_dict({"paths": {"data_dir": str(h.out / "desk")}, "terminal": {"id": "KIOSK-UI-TEST"},
-                     "outbox": {"min_free_mb": 16}, "review": {"hold_for_staff": True}})
-    template = build_template(cfg, h.out / "template", papers=[0.02, 0.02])
+                     "outbox": {"min_free_mb": 16}})
+    template = build_template(cfg, h.out / "template", papers=papers)
     outbox = Outbox(cfg.data_dir / "outbox", cfg)
     sids = []
-    for _ in range(2):
+    for _ in range(count):
         sid = uuid.uuid4().hex
         outbox.enqueue(clone_package(template, h.out / "pkgs" / sid, sid, cfg), hold=True)
         sids.append(sid)
     h.wf.desk = ReviewDesk(cfg, outbox)
     h.wf.outbox = outbox  # the staff screen's outbox counters come from the real outbox too
-    obs: dict[str, Any] = {"sids": sids}
+    return outbox, sids
+
+
+def unlock_staff(h: Harness) -> None:
     h.tap("staff")
     h.type_keys("246810")
     h.tap("staff_unlock")
     h.idle_ui()
+
+
+def scenario_staff_review(h: Harness) -> dict[str, Any]:
+    """The review desk on the staff screen over a real outbox holding two real packages: open one (its
+    pages shown), confirm it; open the other, return it with a reason; both end up queued for sending."""
+    outbox, sids = held_desk(h, 2, [0.02, 0.02])
+    obs: dict[str, Any] = {"sids": sids}
+    unlock_staff(h)
     obs["held_rows"] = [h.text(f"held_{i}_text") for i in range(2)]
     obs["outbox_held"] = h.text("outbox_held")
     h.tap("review_open_0")
@@ -570,7 +581,7 @@ def scenario_staff_review(h: Harness) -> dict[str, Any]:
     obs["papers"] = [h.text("review_paper_0"), h.text("review_paper_1")]
     pages = ("review_page_0_0", "review_page_1_0", "review_page_1_1")
     obs["page_widgets"] = sorted(n for n in pages if h.has(n))
-    obs["decrypted_while_open"] = len(list((cfg.data_dir / "review").rglob("*.png")))
+    obs["decrypted_while_open"] = len(list((h.out / "desk" / "review").rglob("*.png")))
     h.snap("staff-review")
     h.tap("review_page_1_0")  # the officer looks at a page large, then goes back
     obs["zoomed"] = h.has("review_zoom") and not h.has("review_confirm")
@@ -623,7 +634,7 @@ def scenario_staff_review(h: Harness) -> dict[str, Any]:
     h.tap("staff_exit")
     obs["calls"] = [c for c in h.wf.calls
                     if "review" in c or c == "held_submissions" or c.startswith("print")]
-    obs["decrypted_after"] = len(list((cfg.data_dir / "review").rglob("*")))
+    obs["decrypted_after"] = len(list((h.out / "desk" / "review").rglob("*")))
     outbox.close()
     return obs
 
@@ -631,27 +642,10 @@ def scenario_staff_review(h: Harness) -> dict[str, Any]:
 def scenario_staff_review_token(h: Harness) -> dict[str, Any]:
     """Officers sign with their own token: confirming asks for its PIN; a wrong PIN is refused with the
     reason on screen and nothing is decided; the right one signs."""
-    import uuid
-
-    from kiosk.config import from_dict
-    from kiosk.queue.fixtures import build_template, clone_package
-    from kiosk.queue.outbox import Outbox
-    from kiosk.staffreview import ReviewDesk
-
-    cfg = from_dict({"paths": {"data_dir": str(h.out / "desk")}, "terminal": {"id": "KIOSK-UI-TEST"},
-                     "outbox": {"min_free_mb": 16}})
-    template = build_template(cfg, h.out / "template", papers=[0.02])
-    outbox = Outbox(cfg.data_dir / "outbox", cfg)
-    sid = uuid.uuid4().hex
-    outbox.enqueue(clone_package(template, h.out / "pkgs" / sid, sid, cfg), hold=True)
-    h.wf.desk = ReviewDesk(cfg, outbox)
-    h.wf.outbox = outbox
+    outbox, (sid,) = held_desk(h, 1, [0.02])
     h.wf.needs_pin = True
     obs: dict[str, Any] = {}
-    h.tap("staff")
-    h.type_keys("246810")
-    h.tap("staff_unlock")
-    h.idle_ui()
+    unlock_staff(h)
     h.tap("review_open_0")
     h.idle_ui()
     h.tap("review_confirm")
