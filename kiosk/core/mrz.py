@@ -395,6 +395,11 @@ def to_party(result: MrzResult) -> Party:
 # --- composing (the inverse of parsing): simulators, test cards, synthetic papers -------------------
 
 
+def _name_field(surname: str, given: str) -> str:
+    """The MRZ name: surname, ``<<``, given names, spaces as ``<`` (padding is the caller's)."""
+    return surname.replace(" ", "<") + "<<" + given.replace(" ", "<")
+
+
 def td1_lines(
     *,
     document_number: str,
@@ -423,7 +428,7 @@ def td1_lines(
     l2_core = f"{b}{check_digit(b)}{sex}{e}{check_digit(e)}{nationality}{opt2}"
     composite = l1[5:30] + l2_core[0:7] + l2_core[8:15] + l2_core[18:29]
     l2 = l2_core + str(check_digit(composite))
-    name = surname.replace(" ", "<") + "<<" + given.replace(" ", "<")
+    name = _name_field(surname, given)
     l3 = name.ljust(30, "<")[:30]
     return [l1, l2, l3]
 
@@ -441,7 +446,7 @@ def td3_lines(
     personal_number: str = "",
 ) -> list[str]:
     """ICAO 9303 TD3 (passport) lines, 2 x 44, with correct check digits."""
-    name = surname.replace(" ", "<") + "<<" + given.replace(" ", "<")
+    name = _name_field(surname, given)
     l1 = f"P<{state}{name}".ljust(44, "<")[:44]
     doc = document_number.ljust(9, "<")[:9]
     b = birth.strftime("%y%m%d")

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
@@ -120,19 +121,23 @@ def close_pkcs11_sessions() -> None:
 
 
 def _from_pkcs11(cfg: Config, chain: list[x509.Certificate]) -> Signer:
-    from pyhanko.sign.pkcs11 import PKCS11Signer
-
     s = cfg.signing
     session = _pkcs11_session(s.pkcs11_module, s.pkcs11_token_label, _secret(s.pkcs11_pin_file))
-    label = s.pkcs11_key_label or None
+    return _token_signer(session, s.pkcs11_key_label, chain)
+
+
+def _token_signer(session: Any, key_label: str, chain: list[x509.Certificate]) -> Signer:
+    """The signer for the key and certificate labelled ``key_label`` in an open PKCS#11 session."""
+    from pyhanko.sign.pkcs11 import PKCS11Signer
+
+    label = key_label or None
     ca_chain = [to_asn1(c) for c in chain]
     try:
-        signer = PKCS11Signer(session, cert_label=label, key_label=label,  # type: ignore[arg-type]
-                              ca_chain=ca_chain)
+        signer = PKCS11Signer(session, cert_label=label, key_label=label, ca_chain=ca_chain)
         if signer.signing_cert.public_key.algorithm == "ec":
             # hash here, sign with raw CKM_ECDSA: tokens (SoftHSM2 among them) often lack CKM_ECDSA_SHA256
-            signer = PKCS11Signer(session, cert_label=label, key_label=label,  # type: ignore[arg-type]
-                                  ca_chain=ca_chain, use_raw_mechanism=True)
+            signer = PKCS11Signer(session, cert_label=label, key_label=label, ca_chain=ca_chain,
+                                  use_raw_mechanism=True)
     except Exception as exc:
         raise KioskError("dossier.token_key_missing", label=label or "") from exc
     return signer
@@ -180,7 +185,7 @@ def officer_signer(cfg: Config, pin: str | None = None) -> Iterator[Signer]:
     if not pin:
         raise KioskError("dossier.staff_pin_required")
     from pyhanko.config.pkcs11 import TokenCriteria
-    from pyhanko.sign.pkcs11 import PKCS11Signer, open_pkcs11_session
+    from pyhanko.sign.pkcs11 import open_pkcs11_session
 
     try:
         session = open_pkcs11_session(s.staff_pkcs11_module,
@@ -193,16 +198,7 @@ def officer_signer(cfg: Config, pin: str | None = None) -> Iterator[Signer]:
             raise KioskError("dossier.staff_pin_wrong") from exc
         raise KioskError("dossier.token_unavailable", module=s.staff_pkcs11_module) from exc
     try:
-        label = s.staff_pkcs11_key_label or None
-        chain = [to_asn1(c) for c in _chain_file(cfg)]
-        try:
-            signer = PKCS11Signer(session, cert_label=label, key_label=label, ca_chain=chain)
-            if signer.signing_cert.public_key.algorithm == "ec":
-                signer = PKCS11Signer(session, cert_label=label, key_label=label, ca_chain=chain,
-                                      use_raw_mechanism=True)
-        except Exception as exc:
-            raise KioskError("dossier.token_key_missing", label=label or "") from exc
-        yield signer
+        yield _token_signer(session, s.staff_pkcs11_key_label, _chain_file(cfg))
     finally:
         try:
             session.close()

@@ -137,7 +137,8 @@ def review_checks(report: VerifyReport, root: Path, manifest: dict[str, Any], ra
     file. With it: ``manifest.json.staff.p7s`` is a valid, trusted detached signature over the manifest
     by the certificate the review names; a confirmed review has a countersignature on every paper, by
     that certificate, and it is the paper's last signature; a returned one has a reason and no
-    countersignatures.
+    countersignatures. Runs after the paper checks and uses the signer certificates they read
+    (``signers`` of ``report.papers``).
     """
     review = manifest.get("staff_review")
     papers = [p for p in manifest.get("papers") or [] if isinstance(p, dict)]
@@ -149,6 +150,8 @@ def review_checks(report: VerifyReport, root: Path, manifest: dict[str, Any], ra
                          "countersignature" not in p)
         return
     staff_fp = review.get("staff_certificate_sha256")
+    # the signer certificates of each paper, as the paper checks read them (one parse per file)
+    signers = {str(info.get("storage_code")): info["signers"] for info in report.papers if "signers" in info}
     if report.check("staff_review.signature.missing", spath.is_file()):
         fails, cert = mf.verify_signature(raw, spath.read_bytes(), trust_roots)
         report.checks.append("staff_review.signature")
@@ -166,10 +169,9 @@ def review_checks(report: VerifyReport, root: Path, manifest: dict[str, Any], ra
         if not report.check(f"{prefix}.countersignature_missing", isinstance(cs, dict)):
             continue
         assert isinstance(cs, dict)
-        path = root / str(p.get("file"))
-        if not path.is_file():
-            continue  # reported by the paper checks
-        fps = signer_fingerprints(path.read_bytes())
+        fps = signers.get(str(p.get("storage_code")))
+        if fps is None:
+            continue  # the paper's file was missing or unreadable: reported by the paper checks
         names = list(fps)
         field = cs.get("field")
         if report.check(f"{prefix}.countersignature_field_missing", field in fps):

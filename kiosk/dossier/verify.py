@@ -37,7 +37,7 @@ from cryptography import x509
 from kiosk.dossier import manifest as mf
 from kiosk.dossier.keys import fingerprint
 from kiosk.dossier.pdfa import check_pdfa, page_count, xmp_of
-from kiosk.dossier.review import STAFF_SIGNATURE_NAME, review_checks
+from kiosk.dossier.review import STAFF_SIGNATURE_NAME, review_checks, signer_fingerprints
 from kiosk.dossier.signing import SEAL_FIELD, validate_signatures
 
 
@@ -126,24 +126,11 @@ def _paper_deep_checks(report: VerifyReport, root: Path, entry: dict[str, Any], 
                      and isinstance(pages, list) and len(pages) == info["pages"])
     xmp_code = info.get("xmp", {}).get("storage_code")
     report.check(f"{prefix}.xmp_storage_code", xmp_code == entry.get("storage_code"))
+    info["signers"] = signer_fingerprints(data)  # field -> signer certificate SHA-256, oldest first
     seal = next((s for s in info["signatures"] if s["field"] == SEAL_FIELD), None)
     if report.check(f"{prefix}.seal_missing", seal is not None) and device_fp is not None:
-        report.check(f"{prefix}.seal_not_by_device", _seal_fp(data) == device_fp)
+        report.check(f"{prefix}.seal_not_by_device", info["signers"].get(SEAL_FIELD) == device_fp)
     report.papers.append({"storage_code": code, "file": rel, **info})
-
-
-def _seal_fp(data: bytes) -> str | None:
-    import io
-
-    from pyhanko.pdf_utils.reader import PdfFileReader
-
-    from kiosk.dossier.keys import from_asn1
-
-    reader = PdfFileReader(io.BytesIO(data), strict=False)
-    for sig in reader.embedded_regular_signatures:
-        if sig.field_name == SEAL_FIELD:
-            return fingerprint(from_asn1(sig.signer_cert))
-    return None
 
 
 # ---- admission: the checks that need only the bytes and their hashes (shared with the receiver) ----------

@@ -214,10 +214,11 @@ class MqttLink:
         packets (PUBACKs, offers, receipts) leave at once instead of waiting for the peer's delayed ACK
         (up to 40 ms on Linux each time), and under TLS 1.3 read the session tickets first
         (:func:`read_session_tickets`)."""
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[attr-defined]
-        except (AttributeError, OSError):
-            pass
+        if isinstance(sock, socket.socket):  # paho may hand over a websocket wrapper instead
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError as exc:  # not fatal: only slower small packets
+                log.debug("TCP_NODELAY not set", extra={"error": str(exc)})
         if isinstance(sock, ssl.SSLSocket) and sock.version() == "TLSv1.3":
             handshake = time.monotonic() - self._connect_started  # TCP + TLS 1.3: about two round trips
             read_session_tickets(sock, quiet=min(0.1, max(0.002, 0.75 * handshake)))

@@ -551,7 +551,7 @@ class PackageStore:
                                self.tmp)
         receipt = self._receipt(terminal, sid, sha, "stored", files=len(files),
                                 validation="passed" if validation is not None else "deferred",
-                                dossier_code=self._dossier_code(pkg, sid))
+                                dossier_code=self._dossier_code(self._admitted_manifest(st), sid))
         _write_json_atomic(self.receipts / f"{sid}.json", receipt, self.tmp)
         _fsync_tree(pkg)
         target = self.root / sid
@@ -567,12 +567,17 @@ class PackageStore:
         return Outcome(receipt=receipt, stored=True, cleanup=self._drop_stage(terminal, sid, sha),
                        validate=None if validation is not None else sid)
 
-    def _dossier_code(self, pkg: Path, sid: str) -> str | None:
+    @staticmethod
+    def _admitted_manifest(st: _Stage) -> dict[str, Any] | None:
+        """The manifest the admission checks parsed (they have run before a package is stored)."""
+        if st.admission is None or not st.admission.done():
+            return None
+        return st.admission.result()[1]
+
+    def _dossier_code(self, manifest: dict[str, Any] | None, sid: str) -> str | None:
         """The dossier code (R15) of a package a one-stop officer confirmed; None for one that was not
         reviewed (it gets its code when staff at the back end receive it) or was returned."""
-        try:
-            manifest = json.loads((pkg / MANIFEST).read_text("utf-8"))
-        except (OSError, ValueError):
+        if manifest is None:
             return None
         review = manifest.get("staff_review")
         if not isinstance(review, dict) or review.get("decision") != "confirmed":
